@@ -1,0 +1,137 @@
+import Foundation
+
+/// Causal multi-head self-attention on a packed projection qkv [B, T, 3C] (q, k, v in that order, heads of
+/// size hs = C/heads): y = concat_h softmax(q_h·k_hᵀ/√hs + causal mask)·v_h, y [B, T, C]. Forward and
+/// backward read q, k, v in place through sgemm leading dimensions and write head outputs straight into
+/// their column block of y (no transposing copies). Rows are processed in blocks so that the masked upper
+/// triangle beyond each block's last key is never computed.
+public enum AttentionKernel {
+  /// What the backward pass needs: the attention probabilities [B, heads, T, T] (zero above the diagonal).
+  public struct Cache {
+    public var probabilities: Tensor
+  }
+
+  /// Query rows per block of the causal computation.
+  public static var rowBlock = 32
+
+  public static func forward(_ qkv: Tensor, heads: Int) -> (Tensor, Cache) {
+    precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "attention expects qkv [B, T, 3C], got \(qkv.shape)")
+    let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
+    precondition(heads > 0 && c % heads == 0, "attention: C = \(c) is not divisible by \(heads) heads")
+    let hs = c / heads
+    let scale = 1 / Float(hs).squareRoot()
+    var y = Tensor(uninitialized: [b, t, c])
+    var probs = Tensor(zeros: [b, heads, t, t])
+    let py = y.unsafeMutablePointer(), pp = probs.unsafeMutablePointer()
+    let blk = Swift.max(1, Swift.min(rowBlock, t))
+    withExtendedLifetime(qkv) {
+      let base = qkv.unsafePointer
+      Parallel.forRanges(b * heads, grain: 1) { range in
+        for bh in range {
+          let bi = bh / heads, h = bh % heads
+          let q = base + bi * t * 3 * c + h * hs, k = q + c, v = q + 2 * c
+          let p = pp + bh * t * t
+          let out = py + bi * t * c + h * hs
+          var r0 = 0
+          while r0 < t {
+            let r1 = Swift.min(t, r0 + blk)
+            // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
+            BLAS.sgemm(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
+                       a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
+            for row in r0..<r1 {
+              let pr = p + row * t
+              SoftmaxKernel.softmaxRow(pr, pr, row + 1)
+              if row + 1 < r1 { (pr + row + 1).update(repeating: 0, count: r1 - row - 1) }
+            }
+            // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
+            BLAS.sgemm(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
+                       a: p + r0 * t, lda: t, b: v, ldb: 3 * c, c: out + r0 * c, ldc: c)
+            r0 = r1
+          }
+        }
+      }
+    }
+    return (y, Cache(probabilities: probs))
+  }
+
+  /// dqkv [B, T, 3C] from dy [B, T, C].
+  public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache) -> Tensor {
+    let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
+    precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
+    let hs = c / heads
+    let scale = 1 / Float(hs).squareRoot()
+    var dqkv = Tensor(zeros: qkv.shape)
+    let pd = dqkv.unsafeMutablePointer()
+    let blk = Swift.max(1, Swift.min(rowBlock, t))
+    withExtendedLifetime((qkv, dy, cache.probabilities)) {
+      let base = qkv.unsafePointer, pdy = dy.unsafePointer, pp = cache.probabilities.unsafePointer
+      Parallel.forRanges(b * heads, grain: 1) { range in
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
+        defer { dp.deallocate() }
+        for bh in range {
+          let bi = bh / heads, h = bh % heads
+          let q = base + bi * t * 3 * c + h * hs, k = q + c, v = q + 2 * c
+          let dq = pd + bi * t * 3 * c + h * hs, dk = dq + c, dv = dq + 2 * c
+          let p = pp + bh * t * t
+          let g = pdy + bi * t * c + h * hs
+          var r0 = 0
+          while r0 < t {
+            let r1 = Swift.min(t, r0 + blk), m = r1 - r0
+            // dP = dY · Vᵀ   [m, r1]
+            BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
+                       a: g + r0 * c, lda: c, b: v, ldb: 3 * c, c: dp, ldc: r1)
+            // dV[0..<r1] += Pᵀ · dY
+            BLAS.sgemm(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
+                       a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: 1, c: dv, ldc: 3 * c)
+            // dS = P ⊙ (dP − Σ_j P·dP), causal entries only
+            for i in 0..<m {
+              let row = r0 + i
+              let pr = p + row * t, dr = dp + i * r1
+              var dot: Float = 0
+              for j in 0...row { dot += pr[j] * dr[j] }
+              for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
+              if row + 1 < r1 { (dr + row + 1).update(repeating: 0, count: r1 - row - 1) }
+            }
+            // dQ[r0..<r1] = scale · dS · K[0..<r1]
+            BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: hs, k: r1, alpha: scale,
+                       a: dp, lda: r1, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
+            // dK[0..<r1] += scale · dSᵀ · Q[r0..<r1]
+            BLAS.sgemm(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
+                       a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: 1, c: dk, ldc: 3 * c)
+            r0 = r1
+          }
+        }
+      }
+    }
+    return dqkv
+  }
+
+  /// Plain reference forward in Double (loops, no BLAS).
+  public static func referenceForward(_ qkv: Tensor, heads: Int) -> Tensor {
+    let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3, hs = c / heads
+    let x = qkv.scalars
+    var y = [Float](repeating: 0, count: b * t * c)
+    let scale = 1 / Double(hs).squareRoot()
+    for bi in 0..<b {
+      for h in 0..<heads {
+        for i in 0..<t {
+          var s = [Double](repeating: 0, count: i + 1)
+          for j in 0...i {
+            var d = 0.0
+            for e in 0..<hs { d += Double(x[(bi * t + i) * 3 * c + h * hs + e]) * Double(x[(bi * t + j) * 3 * c + c + h * hs + e]) }
+            s[j] = d * scale
+          }
+          let m = s.max()!
+          let ex = s.map { Foundation.exp($0 - m) }
+          let z = ex.reduce(0, +)
+          for e in 0..<hs {
+            var acc = 0.0
+            for j in 0...i { acc += ex[j] / z * Double(x[(bi * t + j) * 3 * c + 2 * c + h * hs + e]) }
+            y[(bi * t + i) * c + h * hs + e] = Float(acc)
+          }
+        }
+      }
+    }
+    return Tensor(shape: [b, t, c], scalars: y)
+  }
+}

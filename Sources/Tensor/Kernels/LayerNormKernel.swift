@@ -1,0 +1,121 @@
+import Foundation
+
+/// Layer normalisation over the last axis: y = (x − mean)·rstd·w + b, rstd = 1/√(var + eps)
+/// (biased variance), forward and backward, with plain reference versions for tests.
+public enum LayerNormKernel {
+  /// What the backward pass needs from the forward pass.
+  public struct Cache {
+    /// Row means, [rows].
+    public var mean: Tensor
+    /// Row reciprocal standard deviations, [rows].
+    public var rstd: Tensor
+  }
+
+  /// x [..., C] → y [..., C], normalising each row of C values.
+  public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5) -> (Tensor, Cache) {
+    let c = x.shape.last!
+    precondition(weight.shape == [c] && bias.shape == [c],
+                 "layer norm: weight \(weight.shape) / bias \(bias.shape) do not match input \(x.shape)")
+    let rows = x.count / c
+    var y = Tensor(uninitialized: x.shape)
+    var mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
+    let py = y.unsafeMutablePointer(), pm = mean.unsafeMutablePointer(), pr = rstd.unsafeMutablePointer()
+    withExtendedLifetime((x, weight, bias)) {
+      let px = x.unsafePointer, pw = weight.unsafePointer, pb = bias.unsafePointer
+      Parallel.forRanges(rows, grain: Swift.max(1, 16384 / c)) { r in
+        for row in r {
+          let xr = px + row * c, yr = py + row * c
+          var s: Float = 0
+          for j in 0..<c { s += xr[j] }
+          let m = s / Float(c)
+          var v: Float = 0
+          for j in 0..<c { let d = xr[j] - m; v += d * d }
+          let rs = 1 / (v / Float(c) + eps).squareRoot()
+          for j in 0..<c { yr[j] = (xr[j] - m) * rs * pw[j] + pb[j] }
+          pm[row] = m
+          pr[row] = rs
+        }
+      }
+    }
+    return (y, Cache(mean: mean, rstd: rstd))
+  }
+
+  /// Gradients (dx, dweight, dbias) from the upstream gradient dy.
+  public static func backward(_ dy: Tensor, x: Tensor, weight: Tensor, cache: Cache) -> (dx: Tensor, dweight: Tensor, dbias: Tensor) {
+    precondition(dy.shape == x.shape, "layer norm backward: gradient \(dy.shape) vs input \(x.shape)")
+    let c = x.shape.last!
+    let rows = x.count / c
+    var dx = Tensor(uninitialized: x.shape)
+    let chunks = Swift.min(Parallel.threadCount, Swift.max(1, rows / 64))
+    var partial = Tensor(zeros: [chunks, 2, c])  // per-chunk dweight, dbias
+    let pdx = dx.unsafeMutablePointer(), pp = partial.unsafeMutablePointer()
+    withExtendedLifetime((dy, x, weight, cache.mean, cache.rstd)) {
+      let pdy = dy.unsafePointer, px = x.unsafePointer, pw = weight.unsafePointer
+      let pm = cache.mean.unsafePointer, pr = cache.rstd.unsafePointer
+      Parallel.forRanges(chunks, grain: 1) { cr in
+        for chunk in cr {
+          let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
+          let dw = pp + chunk * 2 * c, db = dw + c
+          for row in lo..<hi {
+            let xr = px + row * c, g = pdy + row * c, o = pdx + row * c
+            let m = pm[row], rs = pr[row]
+            var sumDn: Float = 0, sumDnX: Float = 0
+            for j in 0..<c {
+              let xh = (xr[j] - m) * rs
+              let dn = g[j] * pw[j]
+              sumDn += dn
+              sumDnX += dn * xh
+              dw[j] += g[j] * xh
+              db[j] += g[j]
+            }
+            let mDn = sumDn / Float(c), mDnX = sumDnX / Float(c)
+            for j in 0..<c {
+              let xh = (xr[j] - m) * rs
+              o[j] = (g[j] * pw[j] - mDn - xh * mDnX) * rs
+            }
+          }
+        }
+      }
+    }
+    let sums = partial.sum(axis: 0)  // [2, C]
+    return (dx, sums.slice(axis: 0, 0..<1).reshaped([c]), sums.slice(axis: 0, 1..<2).reshaped([c]))
+  }
+
+  /// Plain reference forward in Double.
+  public static func referenceForward(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Double = 1e-5) -> Tensor {
+    let c = x.shape.last!
+    let xs = x.scalars, w = weight.scalars, b = bias.scalars
+    var out = [Float](repeating: 0, count: xs.count)
+    for row in 0..<(xs.count / c) {
+      let r = (0..<c).map { Double(xs[row * c + $0]) }
+      let m = r.reduce(0, +) / Double(c)
+      let v = r.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(c)
+      for j in 0..<c { out[row * c + j] = Float((r[j] - m) / (v + eps).squareRoot() * Double(w[j]) + Double(b[j])) }
+    }
+    return Tensor(shape: x.shape, scalars: out)
+  }
+
+  /// Plain reference backward in Double.
+  public static func referenceBackward(_ dy: Tensor, x: Tensor, weight: Tensor, eps: Double = 1e-5) -> (Tensor, Tensor, Tensor) {
+    let c = x.shape.last!
+    let xs = x.scalars, g = dy.scalars, w = weight.scalars
+    var dx = [Float](repeating: 0, count: xs.count)
+    var dw = [Double](repeating: 0, count: c), db = [Double](repeating: 0, count: c)
+    for row in 0..<(xs.count / c) {
+      let r = (0..<c).map { Double(xs[row * c + $0]) }
+      let m = r.reduce(0, +) / Double(c)
+      let v = r.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(c)
+      let rs = 1 / (v + eps).squareRoot()
+      let xh = r.map { ($0 - m) * rs }
+      let dn = (0..<c).map { Double(g[row * c + $0]) * Double(w[$0]) }
+      let mDn = dn.reduce(0, +) / Double(c)
+      let mDnX = zip(dn, xh).map { $0 * $1 }.reduce(0, +) / Double(c)
+      for j in 0..<c {
+        dx[row * c + j] = Float((dn[j] - mDn - xh[j] * mDnX) * rs)
+        dw[j] += Double(g[row * c + j]) * xh[j]
+        db[j] += Double(g[row * c + j])
+      }
+    }
+    return (Tensor(shape: x.shape, scalars: dx), Tensor(dw.map { Float($0) }), Tensor(db.map { Float($0) }))
+  }
+}
