@@ -1,16 +1,88 @@
 import COpenBLAS
 
-/// Thin typed wrappers over OpenBLAS's CBLAS calls (row-major).
+/// Typed wrappers over OpenBLAS's CBLAS calls (row-major).
+///
+/// OpenBLAS itself runs single-threaded (its worker threads would spin against ours); `sgemm` splits large
+/// products over `Parallel.threadCount` cores itself: by rows of C, by columns of C, or — for short, wide
+/// weight-gradient products — by the inner dimension into partial sums.
 public enum BLAS {
+  /// Products with at least this many multiply-adds are split over cores.
+  public static var parallelThreshold = 1 << 20
+
+  private static let configured: Bool = {
+    openblas_set_num_threads(1)
+    return true
+  }()
+
   /// C ← α·op(A)·op(B) + β·C, row-major; `op` transposes when the flag is set. A is m×k after op, B k×n.
-  @inline(__always)
+  /// Large products are split over cores.
   public static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                            b: UnsafePointer<Float>, ldb: Int,
                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let parts = Parallel.threadCount
+    guard parts > 1, m * n * k >= parallelThreshold else {
+      sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+      return
+    }
+    if m >= 32 * parts && m >= n / 2 {
+      // split rows of C (rows of op(A))
+      Parallel.forRanges(parts, grain: 1) { r in
+        for p in r {
+          let lo = m * p / parts, hi = m * (p + 1) / parts
+          sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: alpha,
+                      a: transposeA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb,
+                      beta: beta, c: c + lo * ldc, ldc: ldc)
+        }
+      }
+    } else if n >= 32 * parts {
+      // split columns of C (columns of op(B))
+      Parallel.forRanges(parts, grain: 1) { r in
+        for p in r {
+          let lo = n * p / parts, hi = n * (p + 1) / parts
+          sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: alpha,
+                      a: a, lda: lda, b: transposeB ? b + lo * ldb : b + lo, ldb: ldb,
+                      beta: beta, c: c + lo, ldc: ldc)
+        }
+      }
+    } else {
+      // split the inner dimension: part 0 accumulates into C, the others into scratch, then C += scratch
+      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
+      defer { scratch.deallocate() }
+      Parallel.forRanges(parts, grain: 1) { r in
+        for p in r {
+          let lo = k * p / parts, hi = k * (p + 1) / parts
+          let pa = transposeA ? a + lo * lda : a + lo
+          let pb = transposeB ? b + lo : b + lo * ldb
+          if p == 0 {
+            sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
+                        a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
+          } else {
+            sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
+                        a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: scratch + (p - 1) * m * n, ldc: n)
+          }
+        }
+      }
+      for p in 1..<parts {
+        let s = scratch + (p - 1) * m * n
+        for i in 0..<m {
+          let row = c + i * ldc, srow = s + i * n
+          for j in 0..<n { row[j] += srow[j] }
+        }
+      }
+    }
+  }
+
+  /// The same product on the calling thread only (for callers that already split work over cores).
+  @inline(__always)
+  public static func sgemmSerial(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, ldb: Int,
+                                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    _ = configured
     guard m > 0, n > 0 else { return }
     if k == 0 {
-      // C ← β·C
       for i in 0..<m {
         let row = c + i * ldc
         if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
@@ -21,14 +93,10 @@ public enum BLAS {
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
 
-  /// Products with fewer multiply-adds than this run single-threaded inside OpenBLAS 0.3
-  /// (SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD = 65536 · 4), so callers may split them over cores.
-  public static let singleThreadedWork = 262_144
-
-  /// Number of threads OpenBLAS uses for one call.
+  /// Number of threads OpenBLAS uses inside one call (1 unless changed).
   public static var threadCount: Int {
-    get { Int(openblas_get_num_threads()) }
-    set { openblas_set_num_threads(Int32(newValue)) }
+    _ = configured
+    return Int(openblas_get_num_threads())
   }
 
   /// The name of the sgemm kernel OpenBLAS selected for this CPU (e.g. "Haswell").

@@ -7,7 +7,7 @@ extension Tensor {
   public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
     precondition(a.rank >= 2 && b.rank >= 2, "matmul needs matrices, got \(a.shape) and \(b.shape)")
     if b.rank == 2 && (a.rank == 2 || !transposeA) {
-      let rowsA = a.count / a.shape[a.rank - 1]
+      let rowsA = Shape.count(Array(a.shape.dropLast()))
       let m = transposeA ? a.shape[1] : rowsA
       let ka = transposeA ? a.shape[0] : a.shape[a.rank - 1]
       let kb = transposeB ? b.shape[1] : b.shape[0]
@@ -40,12 +40,18 @@ extension Tensor {
     withExtendedLifetime((a.storage, b.storage)) {
       let pa = a.unsafePointer, pb = b.unsafePointer
       let lda = a.shape[r - 1], ldb = b.shape[r - 1]
-      // OpenBLAS runs products under 2^18 multiply-adds on the calling thread: split those over the
-      // batch; larger ones are threaded inside OpenBLAS, so they run one after another here.
-      let small = m * n * ka < BLAS.singleThreadedWork
-      Parallel.forRanges(batch, grain: small ? 1 : batch) { range in
-        for i in range {
+      // Small products: split the batch over cores; large ones are split inside BLAS.sgemm.
+      let small = m * n * ka < BLAS.parallelThreshold
+      if !small {
+        for i in 0..<batch {
           BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                     a: pa + i * sa, lda: lda, b: pb + i * sb, ldb: ldb, c: po + i * m * n, ldc: n)
+        }
+        return
+      }
+      Parallel.forRanges(batch, grain: 1) { range in
+        for i in range {
+          BLAS.sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
                      a: pa + i * sa, lda: lda, b: pb + i * sb, ldb: ldb, c: po + i * m * n, ldc: n)
         }
       }

@@ -1,6 +1,7 @@
 /// Vectorised transcendental functions on 8 floats, used by the fused kernels.
 ///
-/// Accuracy: `exp` within 2 ulp of `expf` on [−87, 88] (inputs are clamped to that range);
+/// Accuracy: `exp` within 2 ulp of `expf` on [−87.3, 88.3]; below −87.3 (where `expf` is subnormal) it
+/// returns 0, above ln(Float.greatestFiniteMagnitude) ≈ 88.72 it returns +∞, and in between e^88.3.
 /// `tanh` within 3e-7 absolute. Each is written with operations that lower to SSE2 instructions.
 public enum VectorMath {
   public typealias V = SIMD8<Float>
@@ -32,7 +33,8 @@ public enum VectorMath {
     p = p * r * r + r + 1
     let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: V.self)
-    return p * scale
+    // Outside the clamped range: e^-∞ = 0 exactly (masked softmax entries), overflow to +∞ like expf.
+    return (p * scale).replacing(with: 0, where: x .< -87.3).replacing(with: .infinity, where: x .> 88.722_84)
   }
 
   /// tanh per lane: odd polynomial for |x| < 0.625, 1 − 2/(e^{2|x|} + 1) with the sign restored otherwise.

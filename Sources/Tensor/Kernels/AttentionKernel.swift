@@ -11,10 +11,11 @@ public enum AttentionKernel {
     public var probabilities: Tensor
   }
 
-  /// Query rows per block of the causal computation.
-  public static var rowBlock = 32
+  /// Default number of query rows per block of the causal computation.
+  public static let rowBlock = 32
 
-  public static func forward(_ qkv: Tensor, heads: Int) -> (Tensor, Cache) {
+  /// y [B, T, C] and the cache for `backward`; `rowBlock` query rows are computed per block.
+  public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> (Tensor, Cache) {
     precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "attention expects qkv [B, T, 3C], got \(qkv.shape)")
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(heads > 0 && c % heads == 0, "attention: C = \(c) is not divisible by \(heads) heads")
@@ -36,7 +37,7 @@ public enum AttentionKernel {
           while r0 < t {
             let r1 = Swift.min(t, r0 + blk)
             // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
-            BLAS.sgemm(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
+            BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
                        a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
             for row in r0..<r1 {
               let pr = p + row * t
@@ -44,7 +45,7 @@ public enum AttentionKernel {
               if row + 1 < r1 { (pr + row + 1).update(repeating: 0, count: r1 - row - 1) }
             }
             // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
-            BLAS.sgemm(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
+            BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
                        a: p + r0 * t, lda: t, b: v, ldb: 3 * c, c: out + r0 * c, ldc: c)
             r0 = r1
           }
@@ -54,8 +55,9 @@ public enum AttentionKernel {
     return (y, Cache(probabilities: probs))
   }
 
-  /// dqkv [B, T, 3C] from dy [B, T, C].
-  public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache) -> Tensor {
+  /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking.
+  public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache,
+                              rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
     let hs = c / heads
@@ -78,10 +80,10 @@ public enum AttentionKernel {
           while r0 < t {
             let r1 = Swift.min(t, r0 + blk), m = r1 - r0
             // dP = dY · Vᵀ   [m, r1]
-            BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
+            BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
                        a: g + r0 * c, lda: c, b: v, ldb: 3 * c, c: dp, ldc: r1)
             // dV[0..<r1] += Pᵀ · dY
-            BLAS.sgemm(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
+            BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
                        a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: 1, c: dv, ldc: 3 * c)
             // dS = P ⊙ (dP − Σ_j P·dP), causal entries only
             for i in 0..<m {
@@ -93,10 +95,10 @@ public enum AttentionKernel {
               if row + 1 < r1 { (dr + row + 1).update(repeating: 0, count: r1 - row - 1) }
             }
             // dQ[r0..<r1] = scale · dS · K[0..<r1]
-            BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: hs, k: r1, alpha: scale,
+            BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: hs, k: r1, alpha: scale,
                        a: dp, lda: r1, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
             // dK[0..<r1] += scale · dSᵀ · Q[r0..<r1]
-            BLAS.sgemm(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
+            BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
                        a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: 1, c: dk, ldc: 3 * c)
             r0 = r1
           }

@@ -5,36 +5,35 @@ public enum GELUKernel {
   static let c: Float = 0.797_884_560_802_865_4  // √(2/π)
   static let a: Float = 0.044_715
 
-  /// y = gelu(x) over n elements.
+  /// y = gelu(x) over n elements, computed as x·σ(2u) with u = √(2/π)(x + 0.044715x³)
+  /// (equal to ½x(1 + tanh u)): one exponential and one division per element.
   @inline(__always)
   public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while i + 8 <= n {
       let v = VectorMath.load(x + i)
       let v3: SIMD8<Float> = v * v * v
-      let u: SIMD8<Float> = (v + a * v3) * c
-      let t = VectorMath.tanh(u)
-      let half: SIMD8<Float> = v * 0.5
-      VectorMath.store(half * (t + 1), y + i)
+      let minus2u: SIMD8<Float> = (v + a * v3) * (-2 * c)
+      let e = VectorMath.exp(minus2u)
+      VectorMath.store(v / (e + 1), y + i)
       i += 8
     }
     while i < n { y[i] = scalar(x[i]); i += 1 }
   }
 
-  /// dx = dy · gelu′(x) over n elements (dx may alias dy).
+  /// dx = dy · gelu′(x) over n elements (dx may alias dy), with s = σ(2u):
+  /// gelu′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²).
   @inline(__always)
   public static func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while i + 8 <= n {
       let v = VectorMath.load(x + i)
       let v2: SIMD8<Float> = v * v
-      let u: SIMD8<Float> = (v + a * v2 * v) * c
-      let t = VectorMath.tanh(u)
-      let sech2: SIMD8<Float> = 1 - t * t
-      let du: SIMD8<Float> = (3 * a * v2 + 1) * c
-      let left: SIMD8<Float> = (t + 1) * 0.5
-      let right: SIMD8<Float> = v * 0.5 * sech2 * du
-      VectorMath.store(VectorMath.load(dy + i) * (left + right), dx + i)
+      let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)
+      let s: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
+      let du: SIMD8<Float> = (3 * a * v2 + 1) * (2 * c)
+      let d: SIMD8<Float> = s + v * s * (1 - s) * du
+      VectorMath.store(VectorMath.load(dy + i) * d, dx + i)
       i += 8
     }
     while i < n { dx[i] = dy[i] * scalarDerivative(x[i]); i += 1 }

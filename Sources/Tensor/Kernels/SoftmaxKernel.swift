@@ -52,8 +52,9 @@ public enum SoftmaxKernel {
     guard n > 0 else { return }
     let m = rowMax(x, n)
     let total = expShifted(x, o, n, shift: m)
-    let lse = m + Float(Foundation.log(total))
-    for j in 0..<n { o[j] = x[j] - lse }
+    // (x − m) − log Σ: x − m is exact for values near the maximum, so large logits keep their precision.
+    let logTotal = Float(Foundation.log(total))
+    for j in 0..<n { o[j] = (x[j] - m) - logTotal }
   }
 
   /// Plain reference softmax in Double (for tests).

@@ -1,0 +1,46 @@
+import Autograd
+import Tensor
+
+/// A pre-norm transformer block: resid_mid = x + attn(ln_1(x)); resid_post = resid_mid + mlp(ln_2(resid_mid)).
+public final class Block: Module {
+  public let ln1: any Normalization
+  public let attn: CausalSelfAttention
+  public let ln2: any Normalization
+  public let mlp: MLP
+  /// This block's index in the model.
+  public let layer: Int
+
+  init(config: GPTConfig, layer: Int, generator: inout RandomGenerator) {
+    self.layer = layer
+    let c = config.nEmbd
+    switch config.normStrategy {
+    case .layerNorm:
+      ln1 = LayerNorm(dimension: c)
+      ln2 = LayerNorm(dimension: c)
+    case .dynamicTanh:
+      ln1 = LayerNorm(dimension: c)
+      ln2 = DynamicTanh(dimension: c, alpha: config.alphaMLP)
+    case .identity:
+      ln1 = IdentityNorm()
+      ln2 = IdentityNorm()
+    }
+    attn = CausalSelfAttention(config: config, generator: &generator)
+    mlp = MLP(config: config, generator: &generator)
+  }
+
+  /// x [B, T, C] → block output [B, T, C], offering every hook point of this block to `hook`
+  /// (`act` is offered by the caller).
+  public func callAsFunction(_ x: Variable, hook: GPTHook? = nil) -> Variable {
+    let residMid = x + attn(ln1(x))                                    // [B, T, C]
+    guard let hook else { return residMid + mlp(ln2(residMid)) }
+    let ln2Input = hook.intercept(.residmid, layer: layer, residMid)   // replaces only ln_2's input
+    let mlpIn = hook.intercept(.mlpin, layer: layer, ln2(ln2Input))
+    let mlpOut = hook.intercept(.mlpout, layer: layer, mlp(mlpIn))
+    return hook.intercept(.residpost, layer: layer, residMid + mlpOut)
+  }
+
+  public var namedParameters: [(String, Variable)] {
+    prefixed("ln_1", ln1.namedParameters) + prefixed("attn", attn.namedParameters)
+      + prefixed("ln_2", ln2.namedParameters) + prefixed("mlp", mlp.namedParameters)
+  }
+}

@@ -1,0 +1,12 @@
+/// One-line, human-readable error for malformed or unreadable files.
+public struct FileFormatError: Error, CustomStringConvertible, Equatable, Sendable {
+  /// What went wrong, on one line, naming the file or data source.
+  public var description: String
+
+  /// An error with this description; line breaks are replaced by spaces to keep it on one line.
+  public init(_ description: String) {
+    self.description = description.contains(where: \.isNewline)
+      ? description.split(whereSeparator: \.isNewline).joined(separator: " ")
+      : description
+  }
+}

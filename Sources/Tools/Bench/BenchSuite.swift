@@ -1,0 +1,122 @@
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+/// The benchmark groups.
+struct BenchSuite {
+  var peakGflops: Double
+  var batch: Int
+  var budget: Double
+  let t = 128, c = 64, heads = 4, vocab = 128
+
+  static func sgemm(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool, transposeB: Bool, budget: Double) -> (ms: Double, gflops: Double) {
+    var g = RandomGenerator(seed: 1)
+    let a = Tensor.uniform([m * k], generator: &g), b = Tensor.uniform([k * n], generator: &g)
+    var out = Tensor(zeros: [m * n])
+    let po = out.unsafeMutablePointer()
+    let s = withExtendedLifetime((a, b)) {
+      measure(budget: budget) {
+        BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a.unsafePointer,
+                   lda: transposeA ? m : k, b: b.unsafePointer, ldb: transposeB ? k : n, c: po, ldc: n)
+      }
+    }
+    return (s * 1e3, 2 * Double(m) * Double(n) * Double(k) / s / 1e9)
+  }
+
+  func row(_ name: String, seconds: Double, flops: Double? = nil, bytes: Double? = nil, note: String? = nil) -> BenchResult {
+    let gf = flops.map { $0 / seconds / 1e9 }
+    return BenchResult(name: name, milliseconds: seconds * 1e3, gflops: gf, gbPerSecond: bytes.map { $0 / seconds / 1e9 },
+                       fractionOfSgemm: gf.map { $0 / peakGflops }, note: note)
+  }
+
+  func sgemmShapes() -> [BenchResult] {
+    let n = batch * t
+    let shapes: [(String, Int, Int, Int, Bool, Bool)] = [
+      ("c_attn fwd", n, 3 * c, c, false, true), ("attn c_proj fwd", n, c, c, false, true),
+      ("c_fc fwd", n, 4 * c, c, false, true), ("mlp c_proj fwd", n, c, 4 * c, false, true),
+      ("c_fc dW", 4 * c, c, n, true, false), ("mlp c_proj dX", n, 4 * c, c, false, false),
+      ("lm_head fwd", n, vocab, c, false, true),
+    ]
+    return shapes.map { (label, m, nn, k, ta, tb) in
+      let r = BenchSuite.sgemm(m, nn, k, transposeA: ta, transposeB: tb, budget: budget)
+      return BenchResult(name: "sgemm \(m)x\(nn)x\(k) \(ta ? "T" : "N")\(tb ? "T" : "N") (\(label))", milliseconds: r.ms,
+                         gflops: r.gflops, fractionOfSgemm: r.gflops / peakGflops)
+    }
+  }
+
+  func kernels() -> [BenchResult] {
+    var g = RandomGenerator(seed: 2)
+    let n = batch * t
+    var out: [BenchResult] = []
+    // LayerNorm [B·T, C]
+    let x = Tensor.normal([n, c], generator: &g), w = Tensor.normal([c], generator: &g), b = Tensor.normal([c], generator: &g)
+    let dy = Tensor.normal([n, c], generator: &g)
+    let lnSeconds = measure(budget: budget) {
+      let (_, cache) = LayerNormKernel.forward(x, weight: w, bias: b)
+      _ = LayerNormKernel.backward(dy, x: x, weight: w, cache: cache)
+    }
+    out.append(row("layernorm fwd+bwd [\(n), \(c)]", seconds: lnSeconds, bytes: Double(n * c * 4 * 5), note: "x,y,dy,dx + re-read x"))
+    // GELU [B·T, 4C]
+    let h = Tensor.normal([n, 4 * c], generator: &g), dh = Tensor.normal([n, 4 * c], generator: &g)
+    let geluSeconds = measure(budget: budget) {
+      _ = h.unary(.gelu)
+      _ = h.geluBackward(dh)
+    }
+    out.append(row("gelu fwd+bwd [\(n), \(4 * c)]", seconds: geluSeconds, bytes: Double(n * 4 * c * 4 * 5)))
+    // Attention [B, T, 3C]
+    let qkv = Tensor.normal([batch, t, 3 * c], generator: &g), dya = Tensor.normal([batch, t, c], generator: &g)
+    let attnSeconds = measure(budget: budget) {
+      let (_, cache) = AttentionKernel.forward(qkv, heads: heads)
+      _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache)
+    }
+    // causal FLOPs: forward 2 products of B·h·T(T+1)/2·hs multiply-adds, backward 4
+    let attnFlops = 6 * 2 * Double(batch * heads) * Double(t * (t + 1) / 2) * Double(c / heads)
+    out.append(row("attention fwd+bwd [\(batch), \(t), \(3 * c)] \(heads) heads", seconds: attnSeconds, flops: attnFlops,
+                   note: "causal FLOPs"))
+    // Cross-entropy [B·T, V]
+    let logits = Tensor.normal([n, vocab], generator: &g)
+    let targets = IntTensor(shape: [n], scalars: (0..<n).map { Int32(($0 * 7) % vocab) })
+    let ceSeconds = measure(budget: budget) {
+      let (_, cache) = CrossEntropyKernel.forward(logits, targets: targets)
+      _ = CrossEntropyKernel.backward(upstream: 1, targets: targets, cache: cache, logitsShape: [n, vocab])
+    }
+    out.append(row("softmax cross-entropy fwd+bwd [\(n), \(vocab)]", seconds: ceSeconds, bytes: Double(n * vocab * 4 * 3)))
+    return out
+  }
+
+  /// FLOPs of one shakespeare_64x4-style training step (forward + backward = 3× forward matmuls).
+  func gptStepFlops(_ config: GPTConfig) -> Double {
+    let bt = Double(batch * t), cc = Double(config.nEmbd)
+    let perLayer = 24 * bt * cc * cc + 2 * Double(batch) * Double(t * (t + 1)) * cc
+    let head = 2 * bt * cc * Double(config.vocabSize)
+    return 3 * (Double(config.nLayer) * perLayer + head)
+  }
+
+  func gptStep() throws -> [BenchResult] {
+    let config = GPTConfig.preset("ascii_64x4")!
+    let model = try GPT(config: config, seed: 1)
+    let opt = AdamW(groups: model.optimizerGroups(weightDecay: 0.1), learningRate: 1e-3)
+    var g = RandomGenerator(seed: 3)
+    let tokens = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: vocab)) })
+    let targets = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: vocab)) })
+    var fwd = 0.0
+    let step = measure(budget: Swift.max(budget, 3)) {
+      model.zeroGrad()
+      let t0 = now()
+      let loss = try! model.loss(tokens, targets: targets)
+      fwd += now() - t0
+      loss.backward()
+      clipGradNorm(model.parameters, maxNorm: 1)
+      opt.step()
+    }
+    _ = fwd
+    let forward = measure(budget: budget) { _ = withNoGrad { try! model.loss(tokens, targets: targets) } }
+    let flops = gptStepFlops(config)
+    return [
+      row("gpt ascii_64x4 forward (no grad) B\(batch)", seconds: forward, flops: flops / 3),
+      row("gpt ascii_64x4 train step B\(batch)", seconds: step, flops: flops,
+          note: String(format: "%.0f tokens/s", Double(batch * t) / step)),
+    ]
+  }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Wall-clock seconds from a monotonic clock.
+func now() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Median seconds per call of `body` after `warmup` calls, over at least `minRuns` runs and ~`budget` seconds.
+func measure(warmup: Int = 2, minRuns: Int = 5, budget: Double = 1.0, _ body: () -> Void) -> Double {
+  for _ in 0..<warmup { body() }
+  var times: [Double] = []
+  let start = now()
+  while times.count < minRuns || (now() - start < budget && times.count < 1000) {
+    let t0 = now()
+    body()
+    times.append(now() - t0)
+  }
+  times.sort()
+  return times[times.count / 2]
+}
+
+/// One row of the benchmark report.
+struct BenchResult: Codable {
+  var name: String
+  var milliseconds: Double
+  /// Achieved GFLOP/s (nil when the row is bandwidth-bound and reported in GB/s).
+  var gflops: Double?
+  var gbPerSecond: Double?
+  /// Achieved GFLOP/s divided by the in-process 2048³ sgemm rate.
+  var fractionOfSgemm: Double?
+  var note: String?
+}

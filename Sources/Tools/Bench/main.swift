@@ -1,0 +1,78 @@
+import ArgumentParser
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Measures sgemm, the fused kernels and training steps at shakespeare_64x4 sizes (release builds only).",
+    discussion: """
+      Every row reports the median time per call, the achieved GFLOP/s (or GB/s for bandwidth-bound kernels) \
+      and the fraction of the 2048³ sgemm rate measured in the same process. OpenBLAS's kernel is whatever \
+      the environment selects (OPENBLAS_CORETYPE); it is printed in the header.
+      """)
+
+  @Option(help: "Comma-separated groups to run: sgemm, kernels, gpt.")
+  var only: String = "sgemm,kernels,gpt"
+
+  @Option(help: "Batch size for kernels and training steps.")
+  var batchSize: Int = 128
+
+  @Option(help: "Seconds to spend per measurement (at least 5 runs each).")
+  var budget: Double = 1.0
+
+  @Flag(help: "Print one JSON object on stdout instead of a table.")
+  var json = false
+
+  func run() throws {
+    let groups = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+    let known: Set<String> = ["sgemm", "kernels", "gpt"]
+    if let bad = groups.first(where: { !known.contains($0) }) {
+      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, gpt)")
+    }
+    var results: [BenchResult] = []
+    let peak = sgemmRate(2048, 2048, 2048)
+    results.append(BenchResult(name: "sgemm 2048x2048x2048", milliseconds: peak.ms, gflops: peak.gflops,
+                               fractionOfSgemm: 1, note: "reference rate"))
+    let suite = BenchSuite(peakGflops: peak.gflops, batch: batchSize, budget: budget)
+    if groups.contains("sgemm") { results += suite.sgemmShapes() }
+    if groups.contains("kernels") { results += suite.kernels() }
+    if groups.contains("gpt") { results += try suite.gptStep() }
+    report(results, peak: peak.gflops)
+  }
+
+  func report(_ results: [BenchResult], peak: Double) {
+    let header: [String: String] = ["openblas_core": BLAS.coreName, "openblas_threads": "\(BLAS.threadCount)",
+                                    "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"]
+    if json {
+      struct Out: Codable { var environment: [String: String]; var sgemmPeakGflops: Double; var results: [BenchResult] }
+      let enc = JSONEncoder()
+      enc.outputFormatting = [.sortedKeys]
+      let data = try! enc.encode(Out(environment: header, sgemmPeakGflops: peak, results: results))
+      print(String(decoding: data, as: UTF8.self))
+      return
+    }
+    print("OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads, OPENBLAS_CORETYPE=\(header["OPENBLAS_CORETYPE"]!)")
+    print(pad("benchmark", 46) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
+          + pad("GB/s", 9, right: true) + pad("×sgemm", 8, right: true) + "  note")
+    for r in results {
+      print(pad(r.name, 46) + pad(String(format: "%.3f", r.milliseconds), 10, right: true)
+            + pad(r.gflops.map { String(format: "%.1f", $0) } ?? "", 10, right: true)
+            + pad(r.gbPerSecond.map { String(format: "%.1f", $0) } ?? "", 9, right: true)
+            + pad(r.fractionOfSgemm.map { String(format: "%.2f", $0) } ?? "", 8, right: true)
+            + "  " + (r.note ?? ""))
+    }
+  }
+
+  func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+    s.count >= n ? s + " " : (right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
+  }
+
+  func sgemmRate(_ m: Int, _ n: Int, _ k: Int) -> (ms: Double, gflops: Double) {
+    BenchSuite.sgemm(m, n, k, transposeA: false, transposeB: false, budget: budget)
+  }
+}
+
+BenchCommand.main()

@@ -1,0 +1,159 @@
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+/// Trains a GPT with the reference recipe: AdamW (β 0.9/0.95, ε 1e-8, weight decay on matrices),
+/// gradient accumulation, global-norm clipping, the warmup/cosine schedule, evaluation on the val split
+/// and best-checkpoint saving into `<checkpoints dir>/<name>/`.
+public final class GPTTrainer: TrainingTask {
+  public let config: GPTTrainingConfig
+  public let model: GPT
+  public let runDirectory: URL
+  public let optimizer: AdamW
+  public private(set) var trainLoader: TokenDataLoader
+  public private(set) var valLoader: TokenDataLoader
+  /// Best val loss after step 0 (checkpoints are written when a val loss is ≤ it).
+  public private(set) var bestValLoss: Float = .infinity
+  /// Val loss of the latest evaluation.
+  public private(set) var lastValLoss: Float = .nan
+  let seed: UInt64
+  let logger: RunLogger
+
+  /// A trainer for a new model initialised with `seed`, or for `model` when given.
+  public init(config: GPTTrainingConfig, checkpointsDirectory: URL, model: GPT? = nil, seed: UInt64 = 0, echo: Bool = true) throws {
+    try config.validate()
+    self.config = config
+    self.seed = seed
+    self.model = try model ?? GPT(config: try config.architecture(), seed: seed)
+    runDirectory = checkpointsDirectory.appendingPathComponent(config.name)
+    optimizer = AdamW(groups: self.model.optimizerGroups(weightDecay: config.weightDecay), learningRate: config.learningRate)
+    let dataDir = URL(fileURLWithPath: config.dataDir)
+    let t = self.model.config.blockSize
+    trainLoader = try TokenDataLoader(directory: dataDir, split: .train, batchSize: config.batchSize, sequenceLength: t)
+    valLoader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: config.batchSize, sequenceLength: t)
+    logger = RunLogger(directory: runDirectory, echo: echo)
+  }
+
+  /// Tokens consumed per optimisation step.
+  public var tokensPerStep: Int { config.batchSize * config.gradientAccumulationSteps * model.config.blockSize }
+
+  /// Runs training from step 1, or continues from the run's resume state when `resume` is set.
+  /// `stopAfter` stops early (as if interrupted) after that step. Returns the last completed step.
+  @discardableResult
+  public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> Int {
+    var first = 1
+    if resume {
+      first = try loadResumeState() + 1
+      try logger.append("resuming \(config.name) after step \(first - 1)", to: .debug)
+    } else {
+      try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+      try logger.append(debugLine(), to: .debug)
+    }
+    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
+                            firstStep: first, stopAfter: stopAfter, tokensPerStep: tokensPerStep, logger: logger)
+    return try loop.run(self)
+  }
+
+  func debugLine() -> String {
+    let c = config, m = model.config
+    return "name \(c.name) | device cpu | compile False | data_dir \(c.dataDir) | should_randomize True | log_interval \(c.logInterval)"
+      + " | eval_interval \(c.evalInterval) | eval_steps \(c.evalSteps) | batch_size \(c.batchSize)"
+      + " | gradient_accumulation_steps \(c.gradientAccumulationSteps) | learning_rate \(c.learningRate)"
+      + " | warmup_steps \(c.warmupSteps) | max_steps \(c.maxSteps) | decay_lr \(c.decayLR ? "True" : "False")"
+      + " | min_lr \(c.minLR) | weight_decay \(c.weightDecay) | grad_clip \(c.gradClip.map { "\($0)" } ?? "None")"
+      + " | gpt_config {'name': '\(c.gptConfig)', 'block_size': \(m.blockSize), 'vocab_size': \(m.vocabSize), 'n_layer': \(m.nLayer),"
+      + " 'n_head': \(m.nHead), 'n_embd': \(m.nEmbd), 'norm_strategy': '\(m.normStrategy.rawValue)'} | seed \(seed)"
+  }
+
+  public func trainStep(step: Int, learningRate: Float) throws -> (losses: [Float], gradNorm: Float) {
+    model.zeroGrad()
+    let accumulation = config.gradientAccumulationSteps
+    var total: Float = 0
+    for _ in 0..<accumulation {
+      let (x, y) = try trainLoader.nextBatch()
+      let loss = try model.loss(x, targets: y)
+      let value = loss.value.scalar
+      guard value.isFinite else {
+        throw TrainingError("loss became \(value) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
+      }
+      total += value / Float(accumulation)
+      (accumulation == 1 ? loss : loss * (1 / Float(accumulation))).backward()
+    }
+    let norm = clipGradNorm(model.parameters, maxNorm: config.gradClip ?? .infinity)
+    guard norm.isFinite else {
+      throw TrainingError("gradient norm became \(norm) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
+    }
+    optimizer.learningRate = learningRate
+    optimizer.step()
+    return ([total], norm)
+  }
+
+  public func evaluate(step: Int) throws -> [(String, LogValue)] {
+    let loss = try GPTEvaluation.meanLoss(model: model, loader: &valLoader, batches: config.evalSteps)
+    lastValLoss = loss
+    var saved = false
+    if step > 0 && loss <= bestValLoss {
+      bestValLoss = loss
+      try GPTCheckpoint.save(model, to: runDirectory)
+      saved = true
+    }
+    return [("loss", .float(loss)), ("checkpoint", .bool(saved))]
+  }
+
+  struct ResumeState: Codable {
+    var step: Int
+    var bestValLoss: Float?
+    var trainPosition: TokenDataLoader.Position
+    var config: GPTTrainingConfig
+    var seed: UInt64
+  }
+
+  public func saveResumeState(step: Int) throws {
+    var weights: [String: Tensor] = [:]
+    for (name, p) in model.namedParameters { weights[name] = p.value }
+    let state = ResumeState(step: step, bestValLoss: bestValLoss.isFinite ? bestValLoss : nil,
+                            trainPosition: trainLoader.position, config: config, seed: seed)
+    try ResumeStore(runDirectory: runDirectory).save(
+      files: ["model.safetensors": SafeTensorsFile(tensors: weights),
+              "optimizer.safetensors": SafeTensorsFile(tensors: optimizer.stateTensors())],
+      state: state)
+  }
+
+  /// Restores weights, optimizer, loader position and best loss; returns the completed step.
+  func loadResumeState() throws -> Int {
+    let (state, files) = try ResumeStore(runDirectory: runDirectory)
+      .load(ResumeState.self, files: ["model.safetensors", "optimizer.safetensors"])
+    guard state.config.gptConfig == config.gptConfig else {
+      throw TrainingError("resume state in \(runDirectory.path) is for architecture \(state.config.gptConfig), not \(config.gptConfig)")
+    }
+    do {
+      try model.load(stateDict: files["model.safetensors"]!.tensors)
+      try optimizer.loadState(files["optimizer.safetensors"]!.tensors)
+    } catch {
+      throw TrainingError("resume state in \(runDirectory.path) does not fit this model: \(error)")
+    }
+    try trainLoader.restore(state.trainPosition)
+    bestValLoss = state.bestValLoss ?? .infinity
+    guard state.step < config.maxSteps else {
+      throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise --max-steps to continue")
+    }
+    return state.step
+  }
+}
+
+/// Loss evaluation of a GPT on a split.
+public enum GPTEvaluation {
+  /// Resets `loader` and averages the mean next-token loss over `batches` batches (no gradients).
+  public static func meanLoss(model: GPT, loader: inout TokenDataLoader, batches: Int) throws -> Float {
+    loader.reset()
+    var total: Double = 0
+    try withNoGrad {
+      for _ in 0..<batches {
+        let (x, y) = try loader.nextBatch()
+        total += Double(try model.loss(x, targets: y).value.scalar)
+      }
+    }
+    return Float(total / Double(batches))
+  }
+}
