@@ -10,9 +10,11 @@ let package = Package(
   products: [
     .executable(name: "bench", targets: ["Bench"]),
     .executable(name: "train-gpt", targets: ["TrainGPT"]),
+    .executable(name: "evaluate", targets: ["Evaluate"]),
     .library(name: "Tensor", targets: ["Tensor"]),
     .library(name: "Autograd", targets: ["Autograd"]),
     .library(name: "GPT", targets: ["GPT"]),
+    .library(name: "SAE", targets: ["SAE"]),
     .library(name: "Training", targets: ["Training"]),
     .executable(name: "prepare-data", targets: ["PrepareData"]),
   ],
@@ -29,7 +31,8 @@ let package = Package(
     .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: v5),
     .target(name: "Autograd", dependencies: ["Tensor"], swiftSettings: v5),
     .target(name: "GPT", dependencies: ["Autograd"], swiftSettings: v5),
-    .target(name: "Training", dependencies: ["GPT"], swiftSettings: v5),
+    .target(name: "SAE", dependencies: ["GPT"], swiftSettings: v5),
+    .target(name: "Training", dependencies: ["SAE"], swiftSettings: v5),
     .executableTarget(
       name: "PrepareData",
       dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -41,9 +44,14 @@ let package = Package(
       name: "TrainGPT",
       dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/TrainGPT", swiftSettings: v5),
+    .executableTarget(
+      name: "Evaluate",
+      dependencies: ["GPT", "SAE", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/Evaluate", swiftSettings: v5),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")], swiftSettings: v5),
-    .testTarget(name: "AutogradTests", dependencies: ["Autograd"], swiftSettings: v5),
+    .testTarget(name: "AutogradTests", dependencies: ["Autograd"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "GPTTests", dependencies: ["GPT"], swiftSettings: v5),
+    .testTarget(name: "SAETests", dependencies: ["SAE"], swiftSettings: v5),
     .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: v5),
   ]
 )

@@ -31,6 +31,21 @@ public final class Variable {
     self.backwardFunction = nil
   }
 
+  /// Releases long chains of inputs iteratively: a recursive release would use one stack frame per node.
+  deinit {
+    guard !inputs.isEmpty else { return }
+    var stack = inputs
+    inputs = []
+    backwardFunction = nil
+    while var node = stack.popLast() {
+      if isKnownUniquelyReferenced(&node) {
+        stack.append(contentsOf: node.inputs)
+        node.inputs = []
+        node.backwardFunction = nil
+      }
+    }
+  }
+
   init(value: Tensor, operation: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
     self.value = value
     self.requiresGrad = true
@@ -91,32 +106,37 @@ public final class Variable {
   }
 
   /// Back-propagates an explicit upstream gradient (same shape as the value) through the graph in
-  /// reverse topological order, accumulating into every leaf that requires a gradient. Unless
-  /// `retainGraph`, the graph's saved tensors are released afterwards.
+  /// reverse topological order, accumulating into every leaf that requires a gradient (and into nodes with
+  /// `retainsGrad`). Unless `retainGraph`, the graph's saved tensors are released afterwards; a second
+  /// backward through a released graph reaches no leaves.
   public func backward(gradient: Tensor, retainGraph: Bool = false) {
     precondition(gradient.shape == value.shape, "backward: gradient \(gradient.shape) does not match value \(value.shape)")
     guard requiresGrad else { return }
-    let rootIsLeaf = isLeaf
     let order = topologicalOrder()
-    accumulate(gradient)
+    // This pass's gradient per node, kept apart from `grad` so that gradients retained from earlier
+    // passes are never propagated again.
+    var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): gradient]
     for node in order.reversed() {
-      guard let fn = node.backwardFunction, let g = node.grad else { continue }
-      let grads = fn(g)
-      precondition(grads.count == node.inputs.count,
-                   "\(node.operation) backward returned \(grads.count) gradients for \(node.inputs.count) inputs")
-      for (input, ig) in zip(node.inputs, grads) {
-        guard input.requiresGrad, let ig else { continue }
-        precondition(ig.shape == input.value.shape,
-                     "\(node.operation) backward produced a gradient of shape \(ig.shape) for an input of shape \(input.value.shape)")
-        input.accumulate(ig)
+      if let g = pending.removeValue(forKey: ObjectIdentifier(node)) {
+        if node.isLeaf || node.retainsGrad { node.accumulate(g) }
+        if let fn = node.backwardFunction {
+          let grads = fn(g)
+          precondition(grads.count == node.inputs.count,
+                       "\(node.operation) backward returned \(grads.count) gradients for \(node.inputs.count) inputs")
+          for (input, ig) in zip(node.inputs, grads) {
+            guard input.requiresGrad, let ig else { continue }
+            precondition(ig.shape == input.value.shape,
+                         "\(node.operation) backward produced a gradient of shape \(ig.shape) for an input of shape \(input.value.shape)")
+            let key = ObjectIdentifier(input)
+            if pending[key] == nil { pending[key] = ig } else { pending[key]!.addInPlace(ig) }
+          }
+        }
       }
-      if !node.retainsGrad && node !== self { node.grad = nil }
       if !retainGraph {
         node.backwardFunction = nil
         node.inputs = []
       }
     }
-    if !retainsGrad && !rootIsLeaf { grad = nil }
   }
 
   func accumulate(_ g: Tensor) {

@@ -44,7 +44,7 @@ import Autograd
     GradCheck.expect("custom x³·y", [x, y]) { v in
       Variable.custom("cube_times", inputs: [v[0], v[1]], forward: { t in t[0].pow(3) * t[1] },
                       backward: { g, t, _ in
-                        [g * t[0].square().scaled(3) * t[1], (g * t[0].pow(3)).sumToShape(t[1].shape)]
+                        [g * t[0].unary(.square).scaled(3) * t[1], (g * t[0].pow(3)).sumToShape(t[1].shape)]
                       })
     }
     // a custom op whose backward uses its output: f = eˣ, f′ = f

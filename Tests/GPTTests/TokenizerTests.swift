@@ -7,10 +7,10 @@ import Testing
 
   @Test func asciiRoundTripsASCIIText() {
     let tokenizer = ASCIITokenizer()
-    let text = "First Citizen:\nBefore we proceed any further, hear me speak.\t~{}|\u{7f}\u{0}"
+    let text = "Fox:\nThe quick brown fox jumps over the lazy dog.\t~{}|\u{7f}\u{0}"
     let ids = tokenizer.encode(text)
     #expect(ids.count == text.unicodeScalars.count)
-    #expect(ids.prefix(5) == [70, 105, 114, 115, 116])
+    #expect(ids.prefix(5) == [70, 111, 120, 58, 10])
     #expect(tokenizer.decode(ids) == text)
     #expect(tokenizer.vocabularySize == 128)
     #expect(tokenizer.name == "ascii")
@@ -191,6 +191,40 @@ import Testing
     let notInVocab = message { _ = try BPETokenizer(vocabulary: files.vocab, merges: unknownMerge) }
     #expect(notInVocab?.contains("not in the vocabulary") == true)
     for text in [noFile, badJSON, badLine, notInVocab] { #expect(text?.contains("\n") == false) }
+  }
+
+  // MARK: Real GPT-2 files (optional)
+
+  /// Folder with GPT-2's vocab.json and merges.txt, from the environment variable GPT2_BPE_DIR.
+  static let gpt2Directory: URL? = ProcessInfo.processInfo.environment["GPT2_BPE_DIR"].map { URL(fileURLWithPath: $0) }
+
+  struct ExpectedCase: Decodable {
+    var text: String
+    var ids: [Int32]
+  }
+
+  struct ExpectedFile: Decodable {
+    var cases: [ExpectedCase]
+  }
+
+  /// Compares with tiktoken's "gpt2" ids in Tests/Fixtures/gpt2-bpe-expected.json (written by
+  /// make_gpt2_bpe_fixture.py). The real vocabulary files are too large to commit.
+  @Test(.enabled(if: gpt2Directory != nil,
+                 "GPT2_BPE_DIR is not set (a folder with GPT-2's vocab.json and merges.txt, not in the repository)"))
+  func bpeMatchesTiktokenGPT2() throws {
+    let directory = try #require(Self.gpt2Directory)
+    let bpe = try BPETokenizer(vocabulary: directory.appendingPathComponent("vocab.json"),
+                               merges: directory.appendingPathComponent("merges.txt"))
+    #expect(bpe.vocabularySize == 50257)
+    #expect(bpe.specialTokens == ["<|endoftext|>": 50256])
+    let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .appendingPathComponent("../Fixtures/gpt2-bpe-expected.json")
+    let expected = try JSONDecoder().decode(ExpectedFile.self, from: Data(contentsOf: fixture))
+    #expect(expected.cases.count >= 10)
+    for item in expected.cases {
+      #expect(bpe.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+      #expect(Array(bpe.decode(item.ids).unicodeScalars) == Array(item.text.unicodeScalars))
+    }
   }
 
   @Test func tokenizerKindBuildsTokenizers() throws {

@@ -128,6 +128,17 @@ import Tensor
       maxRef = max(maxRef, abs(Double(y[i]) - exact))
     }
     #expect(maxF < 5e-6 && maxB < 5e-6 && maxRef < 5e-6)
+    // far tails (exp over- and underflow inside the kernel): gelu → x or −0, gelu′ → 1 or 0, no NaN
+    let tails: [Float] = [-1e4, -100, -50, -20, 20, 50, 100, 1e4]
+    var ty = [Float](repeating: .nan, count: 8), td = [Float](repeating: .nan, count: 8)
+    tails.withUnsafeBufferPointer { x in
+      ty.withUnsafeMutableBufferPointer { GELUKernel.forward(x.baseAddress!, $0.baseAddress!, 8) }
+      [Float](repeating: 1, count: 8).withUnsafeBufferPointer { g in
+        td.withUnsafeMutableBufferPointer { GELUKernel.backward(x.baseAddress!, g.baseAddress!, $0.baseAddress!, 8) }
+      }
+    }
+    #expect(ty == [0, 0, 0, 0, 20, 50, 100, 1e4])
+    #expect(td == [0, 0, 0, 0, 1, 1, 1, 1])
     // Tensor wrappers use the same kernel.
     let t = Tensor(xs)
     #expect(Ref.maxAbsDiff(t.geluDerivative().scalars, xs.map(GELUKernel.scalarDerivative)) < 5e-6)

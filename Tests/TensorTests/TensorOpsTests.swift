@@ -338,10 +338,41 @@ import Tensor
     let c = Tensor.matmul(a, b)
     let want1 = Ref.matmul2D(a.slice(axis: 0, 1..<2).reshaped([80, 70]), b.slice(axis: 0, 1..<2).reshaped([70, 60]))
     #expect(Ref.maxAbsDiff(c.slice(axis: 0, 1..<2).scalars, want1.scalars) < 1e-4)
+    // Each product above the parallel threshold: batches run one after another, each split inside sgemm.
+    let p = Ref.random([2, 128, 64], seed: 59), q = Ref.random([2, 64, 128], seed: 60)
+    let pq = Tensor.matmul(p, q)
+    let want0 = Ref.matmul2D(p.slice(axis: 0, 0..<1).reshaped([128, 64]), q.slice(axis: 0, 0..<1).reshaped([64, 128]))
+    #expect(Ref.maxAbsDiff(pq.slice(axis: 0, 0..<1).scalars, want0.scalars) < 1e-4)
     // K = 0: the product of empty matrices is a zero matrix.
     let z = Tensor.matmul(Tensor.zeros([3, 0]), Tensor.zeros([0, 4]))
     #expect(z.shape == [3, 4] && z.scalars == [Float](repeating: 0, count: 12))
     #expect(Tensor.matmul(Tensor.zeros([0, 3]), Tensor.ones([3, 2])).shape == [0, 2])
+  }
+
+  /// Products above `BLAS.parallelThreshold` multiply-adds are split over cores by rows of C, by columns of C
+  /// or by the inner dimension; each split, with every transpose, α, β and a C row stride wider than n.
+  @Test(arguments: [(128, 64, 128), (16, 256, 256), (16, 32, 2048)])
+  func blasSplitProducts(m: Int, n: Int, k: Int) {
+    #expect(m * n * k >= BLAS.parallelThreshold)
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+      let a = Ref.random(ta ? [k, m] : [m, k], seed: 63), b = Ref.random(tb ? [n, k] : [k, n], seed: 64)
+      let ldc = n + 3
+      let c0 = Ref.random([m, ldc], seed: 65)
+      var c = c0
+      withExtendedLifetime((a, b)) {
+        BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1.5, a: a.unsafePointer, lda: a.shape[1],
+                   b: b.unsafePointer, ldb: b.shape[1], beta: 0.5, c: c.unsafeMutablePointer(), ldc: ldc)
+      }
+      let prod = Ref.matmul2D(a, b, transposeA: ta, transposeB: tb).scalars
+      var worst: Float = 0
+      for i in 0..<m {
+        for j in 0..<ldc {
+          let want = j < n ? 1.5 * prod[i * n + j] + 0.5 * c0[i, j] : c0[i, j]
+          worst = max(worst, abs(c[i, j] - want))
+        }
+      }
+      #expect(worst < 2e-4 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) tA \(ta) tB \(tb): error \(worst)")
+    }
   }
 
   @Test func blasAlphaBeta() {

@@ -35,6 +35,11 @@ public enum ShakespearePreparation {
       text = try CorpusText.read(contentsOf: saved)
       log("corpus: \(saved.path) (\(text.unicodeScalars.count) characters)")
     } else {
+      do {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      } catch {
+        throw DataError("cannot create output directory \(directory.path) (\(error.localizedDescription))")
+      }
       log("no --input and no \(saved.path): fetching the default corpus")
       let corpus = try fetchDefault()
       do {

@@ -1,0 +1,57 @@
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+/// Reads and writes the SAE files of a checkpoint directory as the reference does: `sae.json`,
+/// `sae.{idx}.safetensors` per SAE (its own parameters, no metadata) and `sae.shared.{g}.safetensors` per
+/// staircase group (W_enc, W_dec), beside the GPT's `model.json` / `model.safetensors`.
+public enum SAECheckpoint {
+  public static func saeFile(_ index: Int) -> String { "sae.\(index).safetensors" }
+  public static func sharedFile(_ group: Int) -> String { "sae.shared.\(group).safetensors" }
+
+  /// Writes sae.json, the files of the SAEs at `indices` (default: all) and the shared files of groups
+  /// whose writer is among them. Every file is written atomically.
+  public static func save(_ set: SAESet, config: SAEConfig, to directory: URL, indices: [Int]? = nil) throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent("sae.json"))
+    let chosen = Set(indices ?? Array(set.saes.indices))
+    for i in chosen.sorted() {
+      var tensors: [String: Tensor] = [:]
+      for (name, p) in set.saes[i].namedParameters { tensors[name] = p.value }
+      try SafeTensors.write(SafeTensorsFile(tensors: tensors), to: directory.appendingPathComponent(saeFile(i)))
+    }
+    for shared in set.groups where chosen.contains(set.groupWriters[shared.group] ?? -1) {
+      var tensors: [String: Tensor] = [:]
+      for (name, p) in shared.namedParameters { tensors[name] = p.value }
+      try SafeTensors.write(SafeTensorsFile(tensors: tensors), to: directory.appendingPathComponent(sharedFile(shared.group)))
+    }
+  }
+
+  /// Loads the parameters of every SAE and group from `directory` into `set` (strict names and shapes).
+  public static func load(into set: SAESet, from directory: URL) throws {
+    for (i, sae) in set.saes.enumerated() {
+      try loadModule(sae, from: directory.appendingPathComponent(saeFile(i)), what: "SAE \(sae.key)")
+    }
+    for shared in set.groups {
+      var url = directory.appendingPathComponent(sharedFile(shared.group))
+      let legacy = directory.appendingPathComponent("sae.shared.safetensors")
+      if !FileManager.default.fileExists(atPath: url.path) && shared.group == 0 && FileManager.default.fileExists(atPath: legacy.path) {
+        url = legacy
+      }
+      try loadModule(shared, from: url, what: "shared weights of group \(shared.group)")
+    }
+  }
+
+  static func loadModule(_ module: Module, from url: URL, what: String) throws {
+    guard FileManager.default.fileExists(atPath: url.path) else {
+      throw SAEError("\(url.lastPathComponent) is missing in \(url.deletingLastPathComponent().path) (\(what))")
+    }
+    let file = try SafeTensors.read(contentsOf: url)
+    do {
+      try module.load(stateDict: file.tensors)
+    } catch let e as StateDictError {
+      throw SAEError("\(url.path) does not fit sae.json (\(what)): \(e)")
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import Autograd
+import Tensor
+
+/// The named loss components of one SAE on one batch (SAELens style). `total` = reconstruct + sparsity + aux.
+public struct SAELossComponents {
+  /// Σ over channels of the squared reconstruction error, mean over tokens.
+  public var reconstruct: Variable
+  /// The variant's sparsity penalty (zero for TopK).
+  public var sparsity: Variable
+  /// The variant's auxiliary loss (zero unless the variant defines one).
+  public var aux: Variable
+  /// Mean number of nonzero features per token.
+  public var l0: Float
+  /// Mean L2 norm of the input over tokens.
+  public var xNorm: Float
+  /// Mean L1 norm of the input over tokens.
+  public var xL1: Float
+
+  public init(reconstruct: Variable, sparsity: Variable, aux: Variable, l0: Float, xNorm: Float, xL1: Float) {
+    self.reconstruct = reconstruct
+    self.sparsity = sparsity
+    self.aux = aux
+    self.l0 = l0
+    self.xNorm = xNorm
+    self.xL1 = xL1
+  }
+
+  /// reconstruct + sparsity + aux.
+  public var total: Variable { reconstruct + sparsity + aux }
+
+  /// Mean over tokens of Σ_c (x − x̂)²; x is a constant target.
+  public static func reconstructionLoss(_ x: Tensor, _ reconstruction: Variable) -> Variable {
+    (reconstruction - Variable(x)).square().sum(axis: -1).mean()
+  }
+
+  /// (mean L2 norm, mean L1 norm) of the rows of x [..., C].
+  public static func inputNorms(_ x: Tensor) -> (l2: Float, l1: Float) {
+    let c = x.shape.last!
+    let rows = x.count / c
+    var l2 = 0.0, l1 = 0.0
+    x.withUnsafeBufferPointer { p in
+      for r in 0..<rows {
+        var s2: Float = 0, s1: Float = 0
+        for j in 0..<c {
+          let v = p[r * c + j]
+          s2 += v * v
+          s1 += Swift.abs(v)
+        }
+        l2 += Double(s2.squareRoot())
+        l1 += Double(s1)
+      }
+    }
+    return (Float(l2 / Double(rows)), Float(l1 / Double(rows)))
+  }
+
+  /// A constant zero scalar.
+  public static var zero: Variable { Variable(Tensor(scalar: 0)) }
+}
+
+/// What one SAE returns for a batch of activations.
+public struct SAEOutput {
+  /// x̂ [..., C].
+  public var reconstruction: Variable
+  /// Nonzero feature magnitudes per token.
+  public var magnitudes: FeatureMagnitudes
+  /// For TopK variants, the k indices chosen per token [..., k] (they may include zero-valued features).
+  public var topKIndices: IntTensor?
+  public var losses: SAELossComponents
+}

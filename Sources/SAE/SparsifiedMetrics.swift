@@ -1,0 +1,108 @@
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+/// Evaluation metrics of a sparsified GPT on one batch (spec section 7).
+public struct SparsifiedMetrics: Sendable {
+  /// Clean cross-entropy.
+  public var ceLoss: Float
+  /// Mean nonzero features per token, per SAE key.
+  public var l0: [SAEKey: Float]
+  /// Total SAE loss (reconstruct + sparsity + aux), per key.
+  public var saeLoss: [SAEKey: Float]
+  /// Reconstruction loss, per key.
+  public var reconstruct: [SAEKey: Float]
+  /// Mean L1 norm of each SAE's input.
+  public var streamL1: [SAEKey: Float]
+  /// CE(patched) − CE(clean), keyed by SAE key (one per SAE) or by each pair's input-side key.
+  public var ceIncrease: [SAEKey: Float]
+  /// CE with every SAE patched at once, minus clean CE.
+  public var compoundCEIncrease: Float
+  /// For staircase variants, L0 per chunk of min(n_features) features, per key.
+  public var chunkL0: [SAEKey: [Float]]
+
+  /// The mean of several batches' metrics (every field averaged).
+  public static func mean(_ batches: [SparsifiedMetrics]) -> SparsifiedMetrics {
+    precondition(!batches.isEmpty, "no batches to average")
+    let n = Float(batches.count)
+    func avg(_ f: (SparsifiedMetrics) -> [SAEKey: Float]) -> [SAEKey: Float] {
+      var out: [SAEKey: Double] = [:]
+      for b in batches { for (k, v) in f(b) { out[k, default: 0] += Double(v) } }
+      return out.mapValues { Float($0 / Double(n)) }
+    }
+    var chunks: [SAEKey: [Float]] = [:]
+    for b in batches {
+      for (k, v) in b.chunkL0 {
+        chunks[k] = chunks[k].map { zip($0, v).map { $0 + $1 / n } } ?? v.map { $0 / n }
+      }
+    }
+    return SparsifiedMetrics(
+      ceLoss: Float(batches.reduce(0.0) { $0 + Double($1.ceLoss) } / Double(n)),
+      l0: avg(\.l0), saeLoss: avg(\.saeLoss), reconstruct: avg(\.reconstruct), streamL1: avg(\.streamL1),
+      ceIncrease: avg(\.ceIncrease),
+      compoundCEIncrease: Float(batches.reduce(0.0) { $0 + Double($1.compoundCEIncrease) } / Double(n)),
+      chunkL0: chunks)
+  }
+}
+
+extension SparsifiedGPT {
+  /// Whether CE increases are reported per pair (JSAE and FF-block models) instead of per SAE.
+  public var reportsPairs: Bool {
+    placement == .ffBlock || (placement == .ffLayer && config.saeVariant.isPaired)
+  }
+
+  /// The keys CE increases are reported under: every key, or each pair's input-side key.
+  public var ceIncreaseKeys: [SAEKey] {
+    guard reportsPairs, let p = placement else { return keys }
+    return keys.filter { $0.hookPoint == p.pairPoints.upstream }
+  }
+
+  /// Metrics of one batch (no gradients).
+  public func metrics(_ tokens: IntTensor, targets: IntTensor) throws -> SparsifiedMetrics {
+    try withNoGrad {
+      let extra: [SAEKey] = placement == .ffLayer ? keys.filter { $0.hookPoint == .mlpin }.map { SAEKey(layer: $0.layer, hookPoint: .residmid) } : []
+      let hook = SAEHook(saes: saes, patch: [], record: Set(extra))
+      let clean = try gpt(tokens, hook: hook).crossEntropy(targets: targets).value.scalar
+      let outputs = hook.outputs
+      var m = SparsifiedMetrics(ceLoss: clean, l0: [:], saeLoss: [:], reconstruct: [:], streamL1: [:], ceIncrease: [:],
+                                compoundCEIncrease: 0, chunkL0: [:])
+      let chunk = config.nFeatures.min()!
+      let staircase = [.topKStaircase, .topKStaircaseDetach, .staircaseBlock, .jumpReLUStaircase, .multilayer].contains(config.saeVariant)
+      for key in keys {
+        let o = outputs[key]!
+        m.l0[key] = o.losses.l0
+        m.saeLoss[key] = o.losses.total.value.scalar
+        m.reconstruct[key] = o.losses.reconstruct.value.scalar
+        m.streamL1[key] = o.losses.xL1
+        if staircase { m.chunkL0[key] = o.magnitudes.l0PerChunk(chunk) }
+      }
+      func ce(_ logits: Variable) -> Float { logits.crossEntropy(targets: targets).value.scalar - clean }
+      for key in ceIncreaseKeys {
+        let i = key.layer
+        switch (placement, reportsPairs) {
+        case (.transformerBlock?, _), (nil, _):
+          m.ceIncrease[key] = ce(gpt.forward(residual: outputs[key]!.reconstruction, startAt: i))
+        case (.ffLayer?, false):
+          let residMid = Variable(hook.recorded[SAEKey(layer: i, hookPoint: .residmid)]!)
+          let block = gpt.blocks[i]
+          let mlpOut = key.hookPoint == .mlpin ? block.mlp(outputs[key]!.reconstruction) : outputs[key]!.reconstruction
+          m.ceIncrease[key] = ce(gpt.forward(residual: residMid + mlpOut, startAt: i + 1))
+        case (.ffLayer?, true):
+          let residMid = Variable(hook.recorded[SAEKey(layer: i, hookPoint: .residmid)]!)
+          let mlpOut = gpt.blocks[i].mlp(outputs[key]!.reconstruction)
+          let outSAE = saes[SAEKey(layer: i, hookPoint: .mlpout)]!
+          m.ceIncrease[key] = ce(gpt.forward(residual: residMid + outSAE(mlpOut).reconstruction, startAt: i + 1))
+        case (.ffBlock?, _):
+          let xMid = outputs[key]!.reconstruction
+          let block = gpt.blocks[i]
+          let y = xMid + block.mlp(block.ln2(xMid))
+          let postSAE = saes[SAEKey(layer: i, hookPoint: .residpost)]!
+          m.ceIncrease[key] = ce(gpt.forward(residual: postSAE(y).reconstruction, startAt: i + 1))
+        }
+      }
+      m.compoundCEIncrease = ce(try run(tokens, patch: Set(keys)).logits)
+      return m
+    }
+  }
+}

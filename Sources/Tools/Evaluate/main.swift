@@ -1,0 +1,73 @@
+import ArgumentParser
+import CommandSupport
+import Foundation
+import GPT
+import SAE
+import Training
+
+struct Evaluate: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate",
+    abstract: "Evaluate a GPT or sparsified-GPT checkpoint on a data split over a fixed set of batches.",
+    discussion: """
+      The loader is reset first, so every run sees the same batches (the reference's evaluation). For a \
+      checkpoint with sae.json the report adds, per SAE key, L0 and the CE-loss increase from patching (per SAE, \
+      or per pair keyed by the pair's input-side key for JSAE and FF-block models), and the compound CE-loss \
+      increase with every SAE patched.
+      """)
+
+  @Option(help: ArgumentHelp("Checkpoint directory (model.json + model.safetensors, and sae.json + sae.*.safetensors for SAEs).", valueName: "dir"))
+  var checkpoint: String
+
+  @Option(help: "Split to evaluate: train or val.")
+  var split: String = "val"
+
+  @Option(help: "Sequences per batch.")
+  var batchSize: Int = 32
+
+  @Option(help: "Number of batches averaged.")
+  var batches: Int = 10
+
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    guard let s = DataSplit(rawValue: split) else { throw ToolError("unknown split '\(split)' (train or val)") }
+    guard batchSize > 0, batches > 0 else { throw ToolError("--batch-size and --batches must be positive") }
+    let dir = URL(fileURLWithPath: checkpoint)
+    let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
+    if FileManager.default.fileExists(atPath: dir.appendingPathComponent("sae.json").path) {
+      try evaluateSparsified(dir, dataDir: dataDir, split: s)
+      return
+    }
+    let model = try GPTCheckpoint.load(from: dir)
+    var loader = try TokenDataLoader(directory: dataDir, split: s, batchSize: batchSize, sequenceLength: model.config.blockSize)
+    let loss = try GPTEvaluation.meanLoss(model: model, loader: &loader, batches: batches)
+    if common.json {
+      printJSONObject(["ce_loss": Double(loss)])
+    } else {
+      print(String(format: "ce_loss %.6f (%@ split, %d batches of %d × %d tokens)", loss, split, batches, batchSize, model.config.blockSize))
+    }
+  }
+
+  func evaluateSparsified(_ dir: URL, dataDir: URL, split: DataSplit) throws {
+    let model = try SparsifiedGPT.load(from: dir)
+    var loader = try TokenDataLoader(directory: dataDir, split: split, batchSize: batchSize, sequenceLength: model.gpt.config.blockSize)
+    let m = try SparsifiedEvaluation.evaluate(model, loader: &loader, batches: batches)
+    func keyed(_ d: [SAEKey: Float]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.description, Double($0.value)) }) }
+    if common.json {
+      printJSONObject(["ce_loss": Double(m.ceLoss), "l0": keyed(m.l0), "ce_loss_increase": keyed(m.ceIncrease),
+                       "compound_ce_loss_increase": Double(m.compoundCEIncrease), "sae_loss": keyed(m.saeLoss),
+                       "stream_l1": keyed(m.streamL1)])
+      return
+    }
+    print(String(format: "ce_loss %.6f | compound_ce_loss_increase %.6f (%@ split, %d batches of %d)", m.ceLoss,
+                 m.compoundCEIncrease, split.rawValue, batches, batchSize))
+    for key in model.keys {
+      var line = "\(key): l0 \(String(format: "%.4f", m.l0[key]!)) | sae_loss \(String(format: "%.4f", m.saeLoss[key]!))"
+      if let inc = m.ceIncrease[key] { line += " | ce_loss_increase \(String(format: "%.6f", inc))" }
+      print(line)
+    }
+  }
+}
+
+Evaluate.main()
