@@ -11,6 +11,7 @@ let package = Package(
     .executable(name: "bench", targets: ["Bench"]),
     .executable(name: "train-gpt", targets: ["TrainGPT"]),
     .executable(name: "evaluate", targets: ["Evaluate"]),
+    .executable(name: "generate", targets: ["Generate"]),
     .library(name: "Tensor", targets: ["Tensor"]),
     .library(name: "Autograd", targets: ["Autograd"]),
     .library(name: "GPT", targets: ["GPT"]),
@@ -48,6 +49,10 @@ let package = Package(
       name: "Evaluate",
       dependencies: ["GPT", "SAE", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Evaluate", swiftSettings: v5),
+    .executableTarget(
+      name: "Generate",
+      dependencies: ["GPT", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/Generate", swiftSettings: v5),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "GPTTests", dependencies: ["GPT"], swiftSettings: v5),

@@ -3,7 +3,8 @@ import Tensor
 
 /// AdamW (decoupled weight decay) as in PyTorch: for each parameter with gradient g at step t,
 /// p ← p·(1 − lr·wd); m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
-/// Parameters are grouped by weight decay.
+/// Parameters are grouped by weight decay. As in PyTorch, each parameter counts its own steps t (a step in
+/// which it has no gradient does not advance it).
 public final class AdamW {
   /// A set of parameters sharing one weight decay.
   public struct Group {
@@ -20,8 +21,10 @@ public final class AdamW {
   public var beta1: Float
   public var beta2: Float
   public var eps: Float
-  /// Number of completed steps.
+  /// Number of completed `step()` calls.
   public private(set) var stepCount = 0
+  /// Steps taken by each parameter (the t of its bias correction).
+  var parameterSteps: [ObjectIdentifier: Int] = [:]
   var firstMoments: [ObjectIdentifier: Tensor] = [:]
   var secondMoments: [ObjectIdentifier: Tensor] = [:]
 
@@ -39,14 +42,15 @@ public final class AdamW {
   /// One update of every parameter that has a gradient.
   public func step() {
     stepCount += 1
-    let t = Float(stepCount)
-    let bc1 = 1 - Foundation.powf(beta1, t), bc2 = 1 - Foundation.powf(beta2, t)
     let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps
     for group in groups {
       let decay = 1 - lr * group.weightDecay
       for p in group.parameters {
         guard let g = p.grad else { continue }
         let id = ObjectIdentifier(p)
+        let t = (parameterSteps[id] ?? 0) + 1
+        parameterSteps[id] = t
+        let bc1 = Float(1 - Foundation.pow(Double(b1), Double(t))), bc2 = Float(1 - Foundation.pow(Double(b2), Double(t)))
         var m = firstMoments[id] ?? Tensor(zeros: p.shape)
         var v = secondMoments[id] ?? Tensor(zeros: p.shape)
         firstMoments[id] = nil
@@ -75,7 +79,7 @@ public final class AdamW {
   }
 
   /// The optimizer state as named tensors, keyed by the position of each parameter in `parameters`
-  /// (`m.{i}`, `v.{i}`) plus `step`; used for resume files.
+  /// (`m.{i}`, `v.{i}`, and its step count `t.{i}`) plus the global `step`; used for resume files.
   public func stateTensors() -> [String: Tensor] {
     var out: [String: Tensor] = ["step": Tensor(scalar: Float(stepCount))]
     for (i, p) in parameters.enumerated() {
@@ -83,6 +87,7 @@ public final class AdamW {
       if let m = firstMoments[id], let v = secondMoments[id] {
         out["m.\(i)"] = m
         out["v.\(i)"] = v
+        out["t.\(i)"] = Tensor(scalar: Float(parameterSteps[id] ?? stepCount))
       }
     }
     return out
@@ -92,7 +97,7 @@ public final class AdamW {
   public func loadState(_ state: [String: Tensor]) throws {
     guard let s = state["step"], s.count == 1 else { throw OptimizerStateError("optimizer state has no step count") }
     let params = parameters
-    var m: [ObjectIdentifier: Tensor] = [:], v: [ObjectIdentifier: Tensor] = [:]
+    var m: [ObjectIdentifier: Tensor] = [:], v: [ObjectIdentifier: Tensor] = [:], t: [ObjectIdentifier: Int] = [:]
     for (i, p) in params.enumerated() {
       switch (state["m.\(i)"], state["v.\(i)"]) {
       case let (mi?, vi?):
@@ -101,14 +106,16 @@ public final class AdamW {
         }
         m[ObjectIdentifier(p)] = mi
         v[ObjectIdentifier(p)] = vi
+        t[ObjectIdentifier(p)] = state["t.\(i)"].map { Int($0.scalar) } ?? Int(s.scalar)
       case (nil, nil): continue
       default: throw OptimizerStateError("optimizer state for parameter \(i) is incomplete")
       }
     }
-    let extra = state.keys.filter { $0 != "step" && !($0.hasPrefix("m.") || $0.hasPrefix("v.")) }
+    let extra = state.keys.filter { $0 != "step" && !($0.hasPrefix("m.") || $0.hasPrefix("v.") || $0.hasPrefix("t.")) }
     guard extra.isEmpty else { throw OptimizerStateError("unexpected optimizer state entries: \(extra.sorted())") }
     firstMoments = m
     secondMoments = v
+    parameterSteps = t
     stepCount = Int(s.scalar)
   }
 }
