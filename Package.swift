@@ -10,13 +10,18 @@ let package = Package(
   products: [
     .executable(name: "bench", targets: ["Bench"]),
     .executable(name: "train-gpt", targets: ["TrainGPT"]),
+    .executable(name: "train-sae", targets: ["TrainSAE"]),
     .executable(name: "evaluate", targets: ["Evaluate"]),
     .executable(name: "generate", targets: ["Generate"]),
+    .executable(name: "plot", targets: ["Plot"]),
     .library(name: "Tensor", targets: ["Tensor"]),
     .library(name: "Autograd", targets: ["Autograd"]),
     .library(name: "GPT", targets: ["GPT"]),
     .library(name: "SAE", targets: ["SAE"]),
     .library(name: "Training", targets: ["Training"]),
+    .library(name: "Experiments", targets: ["Experiments"]),
+    .executable(name: "attribute", targets: ["Attribute"]),
+    .executable(name: "ablate", targets: ["Ablate"]),
     .executable(name: "prepare-data", targets: ["PrepareData"]),
   ],
   dependencies: [
@@ -24,7 +29,7 @@ let package = Package(
   ],
   targets: [
     .executableTarget(
-      name: "Bench", dependencies: ["GPT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      name: "Bench", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Bench", swiftSettings: v5),
     .systemLibrary(
       name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -34,6 +39,7 @@ let package = Package(
     .target(name: "GPT", dependencies: ["Autograd"], swiftSettings: v5),
     .target(name: "SAE", dependencies: ["GPT"], swiftSettings: v5),
     .target(name: "Training", dependencies: ["SAE"], swiftSettings: v5),
+    .target(name: "Experiments", dependencies: ["Training", "COpenBLAS"], swiftSettings: v5),
     .executableTarget(
       name: "PrepareData",
       dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -46,6 +52,10 @@ let package = Package(
       dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/TrainGPT", swiftSettings: v5),
     .executableTarget(
+      name: "TrainSAE",
+      dependencies: ["GPT", "SAE", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/TrainSAE", swiftSettings: v5),
+    .executableTarget(
       name: "Evaluate",
       dependencies: ["GPT", "SAE", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Evaluate", swiftSettings: v5),
@@ -53,10 +63,23 @@ let package = Package(
       name: "Generate",
       dependencies: ["GPT", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Generate", swiftSettings: v5),
+    .executableTarget(
+      name: "Attribute",
+      dependencies: ["Experiments", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/Attribute", swiftSettings: v5),
+    .executableTarget(
+      name: "Ablate",
+      dependencies: ["Experiments", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/Ablate", swiftSettings: v5),
+    .executableTarget(
+      name: "Plot",
+      dependencies: ["Experiments", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/Plot", swiftSettings: v5),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "GPTTests", dependencies: ["GPT"], swiftSettings: v5),
-    .testTarget(name: "SAETests", dependencies: ["SAE"], swiftSettings: v5),
+    .testTarget(name: "SAETests", dependencies: ["SAE"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: v5),
+    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"], swiftSettings: v5),
   ]
 )

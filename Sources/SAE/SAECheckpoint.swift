@@ -5,7 +5,9 @@ import Tensor
 
 /// Reads and writes the SAE files of a checkpoint directory as the reference does: `sae.json`,
 /// `sae.{idx}.safetensors` per SAE (its own parameters, no metadata) and `sae.shared.{g}.safetensors` per
-/// staircase group (W_enc, W_dec), beside the GPT's `model.json` / `model.safetensors`.
+/// staircase group (W_enc, W_dec), beside the GPT's `model.json` / `model.safetensors`. An SAE's file holds
+/// its `checkpointParameters` (JumpReLU staircase members and multilayer SAEs: also the shared tensors, so
+/// when several files carry them the one loaded last — the highest index — wins, as in the reference).
 public enum SAECheckpoint {
   public static func saeFile(_ index: Int) -> String { "sae.\(index).safetensors" }
   public static func sharedFile(_ group: Int) -> String { "sae.shared.\(group).safetensors" }
@@ -18,7 +20,7 @@ public enum SAECheckpoint {
     let chosen = Set(indices ?? Array(set.saes.indices))
     for i in chosen.sorted() {
       var tensors: [String: Tensor] = [:]
-      for (name, p) in set.saes[i].namedParameters { tensors[name] = p.value }
+      for (name, p) in set.saes[i].checkpointParameters { tensors[name] = p.value }
       try SafeTensors.write(SafeTensorsFile(tensors: tensors), to: directory.appendingPathComponent(saeFile(i)))
     }
     for shared in set.groups where chosen.contains(set.groupWriters[shared.group] ?? -1) {
@@ -31,7 +33,8 @@ public enum SAECheckpoint {
   /// Loads the parameters of every SAE and group from `directory` into `set` (strict names and shapes).
   public static func load(into set: SAESet, from directory: URL) throws {
     for (i, sae) in set.saes.enumerated() {
-      try loadModule(sae, from: directory.appendingPathComponent(saeFile(i)), what: "SAE \(sae.key)")
+      try loadModule(ParameterList(sae.checkpointParameters), from: directory.appendingPathComponent(saeFile(i)),
+                     what: "SAE \(sae.key)")
     }
     for shared in set.groups {
       var url = directory.appendingPathComponent(sharedFile(shared.group))
@@ -54,4 +57,10 @@ public enum SAECheckpoint {
       throw SAEError("\(url.path) does not fit sae.json (\(what)): \(e)")
     }
   }
+}
+
+/// A fixed list of named parameters as a `Module`, to load a file into it with `load(stateDict:)`.
+final class ParameterList: Module {
+  let namedParameters: [(String, Variable)]
+  init(_ namedParameters: [(String, Variable)]) { self.namedParameters = namedParameters }
 }

@@ -53,6 +53,13 @@ public enum SAERegistry {
     b[.topKStaircase] = { config, c, g in try topKStaircase(config, c, &g, detach: false) }
     b[.topKStaircaseDetach] = { config, c, g in try topKStaircase(config, c, &g, detach: true) }
     b[.staircaseBlock] = { config, c, g in try topKStaircase(config, c, &g, detach: false) }
+    b[.standard] = { config, c, g in StandardSAE.set(config, c, &g, tied: false) }
+    b[.standardV2] = { config, c, g in StandardSAE.set(config, c, &g, tied: true) }
+    b[.gated] = { config, c, g in GatedSAE.set(config, c, &g, tied: false) }
+    b[.gatedV2] = { config, c, g in GatedSAE.set(config, c, &g, tied: true) }
+    b[.jumpReLU] = { config, c, g in JumpReLUSAE.independentSet(config, c, &g) }
+    b[.jumpReLUStaircase] = { config, c, g in JumpReLUSAE.staircaseSet(config, c, &g) }
+    b[.multilayer] = { config, c, g in try MultilayerSAE.set(config, c, &g) }
     return b
   }
 

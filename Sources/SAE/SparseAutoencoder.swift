@@ -4,8 +4,11 @@ import Tensor
 
 /// A sparse autoencoder attached at one SAE key.
 ///
-/// `namedParameters` lists the SAE's own parameters with the reference's names (those saved in
-/// `sae.{idx}.safetensors`); parameters shared by a staircase group belong to its `SharedDictionary`.
+/// `namedParameters` lists the parameters the SAE owns, with the reference's names; across a set every
+/// parameter is listed exactly once (TopK staircase matrices belong to their `SharedDictionary`; a JumpReLU
+/// staircase context or a multilayer dictionary is listed by the set's first SAE).
+/// `checkpointParameters` lists what the SAE's `sae.{idx}.safetensors` holds — by default the same pairs;
+/// JumpReLU staircase members and multilayer SAEs also carry the tensors they share.
 public protocol SparseAutoencoder: Module {
   /// Where the SAE reads the GPT.
   var key: SAEKey { get }
@@ -29,9 +32,13 @@ public protocol SparseAutoencoder: Module {
   func attributionBaseline(_ f: Tensor) -> Tensor
   /// k for TopK variants, nil otherwise.
   var topK: Int? { get }
+  /// The (name, parameter) pairs of this SAE's `sae.{idx}.safetensors`, read and written by
+  /// `SAECheckpoint` (default: `namedParameters`).
+  var checkpointParameters: [(String, Variable)] { get }
 }
 
 extension SparseAutoencoder {
   public func attributionBaseline(_ f: Tensor) -> Tensor { Tensor(zeros: f.shape) }
   public var topK: Int? { nil }
+  public var checkpointParameters: [(String, Variable)] { namedParameters }
 }

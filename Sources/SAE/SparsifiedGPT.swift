@@ -58,7 +58,7 @@ public final class SparsifiedGPT {
     let stop = Swift.min(n, wanted.map { $0.hookPoint == .act ? $0.layer : $0.layer + 1 }.max() ?? n)
     try withNoGrad {
       let h = gpt.runBlocks(try gpt.embed(tokens), from: 0, to: stop, hook: recorder)
-      if stop == n { _ = recorder.intercept(.act, layer: n, h) }
+      _ = recorder.intercept(.act, layer: stop, h)  // the residual entering block `stop` (or ln_f)
     }
     return recorder.values
   }

@@ -21,6 +21,9 @@ public struct SparsifiedMetrics: Sendable {
   public var compoundCEIncrease: Float
   /// For staircase variants, L0 per chunk of min(n_features) features, per key.
   public var chunkL0: [SAEKey: [Float]]
+  /// For `jsae` / `jsae_block` models, the pair's Jacobian sparsity term J_total on the batch (spec
+  /// section 8, without λ), keyed by the pair's input-side key.
+  public var jacobianL1: [SAEKey: Float] = [:]
 
   /// The mean of several batches' metrics (every field averaged).
   public static func mean(_ batches: [SparsifiedMetrics]) -> SparsifiedMetrics {
@@ -42,7 +45,7 @@ public struct SparsifiedMetrics: Sendable {
       l0: avg(\.l0), saeLoss: avg(\.saeLoss), reconstruct: avg(\.reconstruct), streamL1: avg(\.streamL1),
       ceIncrease: avg(\.ceIncrease),
       compoundCEIncrease: Float(batches.reduce(0.0) { $0 + Double($1.compoundCEIncrease) } / Double(n)),
-      chunkL0: chunks)
+      chunkL0: chunks, jacobianL1: avg(\.jacobianL1))
   }
 }
 
@@ -50,6 +53,11 @@ extension SparsifiedGPT {
   /// Whether CE increases are reported per pair (JSAE and FF-block models) instead of per SAE.
   public var reportsPairs: Bool {
     placement == .ffBlock || (placement == .ffLayer && config.saeVariant.isPaired)
+  }
+
+  /// Whether the metrics include the Jacobian sparsity term (`jsae`, `jsae_block`).
+  public var reportsJacobian: Bool {
+    (config.saeVariant == .jsae && placement == .ffLayer) || (config.saeVariant == .jsaeBlock && placement == .ffBlock)
   }
 
   /// The keys CE increases are reported under: every key, or each pair's input-side key.
@@ -61,7 +69,8 @@ extension SparsifiedGPT {
   /// Metrics of one batch (no gradients).
   public func metrics(_ tokens: IntTensor, targets: IntTensor) throws -> SparsifiedMetrics {
     try withNoGrad {
-      let extra: [SAEKey] = placement == .ffLayer ? keys.filter { $0.hookPoint == .mlpin }.map { SAEKey(layer: $0.layer, hookPoint: .residmid) } : []
+      var extra: [SAEKey] = placement == .ffLayer ? keys.filter { $0.hookPoint == .mlpin }.map { SAEKey(layer: $0.layer, hookPoint: .residmid) } : []
+      if reportsJacobian { extra += ceIncreaseKeys }
       let hook = SAEHook(saes: saes, patch: [], record: Set(extra))
       let clean = try gpt(tokens, hook: hook).crossEntropy(targets: targets).value.scalar
       let outputs = hook.outputs
@@ -99,6 +108,14 @@ extension SparsifiedGPT {
           let y = xMid + block.mlp(block.ln2(xMid))
           let postSAE = saes[SAEKey(layer: i, hookPoint: .residpost)]!
           m.ceIncrease[key] = ce(gpt.forward(residual: postSAE(y).reconstruction, startAt: i + 1))
+        }
+      }
+      if reportsJacobian, let p = placement {
+        for key in ceIncreaseKeys {
+          let outKey = p.pair(layer: key.layer).downstream
+          m.jacobianL1[key] = JacobianSparsity.pairTerm(self, layer: key.layer, cleanInput: hook.recorded[key]!,
+                                                        inIndices: outputs[key]!.topKIndices!,
+                                                        outIndices: outputs[outKey]!.topKIndices!).value.scalar
         }
       }
       m.compoundCEIncrease = ce(try run(tokens, patch: Set(keys)).logits)

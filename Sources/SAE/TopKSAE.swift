@@ -106,9 +106,13 @@ public final class TopKSAE: SparseAutoencoder {
     let losses = SAELossComponents(reconstruct: SAELossComponents.reconstructionLoss(x.value, recon),
                                    sparsity: SAELossComponents.zero, aux: SAELossComponents.zero,
                                    l0: fw.magnitudes.l0, xNorm: norms.l2, xL1: norms.l1)
+    let m = fw.magnitudes
+    // The kernel sees the flattened [N, C] input; the magnitudes keep the input's leading shape.
+    let magnitudes = FeatureMagnitudes(rows: m.rows, featureCount: m.featureCount, offsets: m.offsets, indices: m.indices,
+                                       values: m.values, leadingShape: Array(x.shape.dropLast()))
     var leading = Array(x.shape.dropLast())
     leading.append(k)
-    return SAEOutput(reconstruction: recon, magnitudes: fw.magnitudes,
+    return SAEOutput(reconstruction: recon, magnitudes: magnitudes,
                      topKIndices: IntTensor(shape: leading, scalars: fw.topKIndices), losses: losses)
   }
 }

@@ -132,7 +132,7 @@ extension Tensor {
   static func vectorMap(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int,
                         _ f: (SIMD8<Float>) -> SIMD8<Float>, _ g: (Float) -> Float) {
     var i = 0
-    while i + 8 <= n {
+    while VectorMath.vectorized && i + 8 <= n {
       VectorMath.store(f(VectorMath.load(x + i)), o + i)
       i += 8
     }

@@ -26,7 +26,7 @@ extension Tensor {
             let row = p + o * n
             var acc: Double = 0
             var j = 0
-            while j + 8 <= n {
+            while VectorMath.vectorized && j + 8 <= n {
               let v = VectorMath.load(row + j)
               acc += Double(v.sum())
               j += 8

@@ -6,6 +6,15 @@
 public enum VectorMath {
   public typealias V = SIMD8<Float>
 
+  /// Whether kernels take their SIMD paths: true in optimised builds. Debug builds leave generic SIMD code
+  /// unspecialised (each lane goes through witness calls, ~100× slower than a scalar loop), so there the
+  /// kernels use their scalar loops; the SIMD functions themselves stay callable and tested.
+  #if DEBUG
+  public static let vectorized = false
+  #else
+  public static let vectorized = true
+  #endif
+
   @inline(__always) public static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
   @inline(__always) public static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .> b) }
 

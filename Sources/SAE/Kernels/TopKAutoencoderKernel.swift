@@ -65,20 +65,32 @@ public enum TopKAutoencoderKernel {
                   counts.reserveCapacity(m)
                   for i in 0..<m {
                     let row = pre + i * f
-                    for j in 0..<f where row[j] < 0 { row[j] = 0 }  // ReLU
+                    for j in 0..<f { row[j] = Swift.max(row[j], 0) }  // ReLU (branch-free)
                     TopKKernel.selectRow(row, f, k, vals, tiBase + (r0 + i) * k)
-                    let threshold = vals[k - 1]
                     let before = idx.count
                     let out = pr + (r0 + i) * c
                     out.update(from: pbd, count: c)
-                    if threshold > 0 || vals[0] > 0 {
-                      let t = Swift.max(threshold, Float.leastNonzeroMagnitude)
-                      for j in 0..<f where row[j] >= t {
-                        let v = row[j]
-                        idx.append(Int32(j))
-                        val.append(v)
-                        let w = pwd + j * c
-                        for e in 0..<c { out[e] += v * w[e] }
+                    if vals[0] > 0 {
+                      // keep every entry ≥ the k-th largest (ties keep more than k); zeros contribute nothing
+                      let t = Swift.max(vals[k - 1], Float.leastNonzeroMagnitude)
+                      let tv = VectorMath.V(repeating: t)
+                      var j = 0
+                      while j < f {
+                        if VectorMath.vectorized && j + 8 <= f && !any(VectorMath.load(row + j) .>= tv) {
+                          j += 8
+                          continue
+                        }
+                        let end = VectorMath.vectorized ? Swift.min(f, j + 8) : f
+                        while j < end {
+                          let v = row[j]
+                          if v >= t {
+                            idx.append(Int32(j))
+                            val.append(v)
+                            let w = pwd + j * c
+                            for e in 0..<c { out[e] += v * w[e] }
+                          }
+                          j += 1
+                        }
                       }
                     }
                     counts.append(idx.count - before)

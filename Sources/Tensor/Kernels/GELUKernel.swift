@@ -10,7 +10,7 @@ public enum GELUKernel {
   @inline(__always)
   public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 8 <= n {
+    while VectorMath.vectorized && i + 8 <= n {
       let v = VectorMath.load(x + i)
       let v3: SIMD8<Float> = v * v * v
       let minus2u: SIMD8<Float> = (v + a * v3) * (-2 * c)
@@ -26,7 +26,7 @@ public enum GELUKernel {
   @inline(__always)
   public static func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 8 <= n {
+    while VectorMath.vectorized && i + 8 <= n {
       let v = VectorMath.load(x + i)
       let v2: SIMD8<Float> = v * v
       let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)

@@ -141,13 +141,25 @@ public enum TopKKernel {
     return a > b || (a == b && ia < ib)
   }
 
-  /// Writes the k best (value, index) pairs of x[0..<n] in rank order.
+  /// Writes the k best (value, index) pairs of x[0..<n] in rank order. Once k candidates are held, blocks
+  /// of 8 values that cannot enter (all ≤ the current k-th value, no NaN) are skipped with one comparison.
   @inline(__always)
   public static func selectRow(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int,
                                _ vals: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
     var filled = 0
-    for j in 0..<n {
+    var j = 0
+    while j < n {
+      if VectorMath.vectorized && filled == k && j + 8 <= n {
+        let v = VectorMath.load(x + j)
+        let kth = VectorMath.V(repeating: vals[k - 1])
+        // A later index never wins a tie, so only strictly larger values (or NaN) can enter.
+        if !any((v .> kth) .| (v .!= v)) {
+          j += 8
+          continue
+        }
+      }
       let v = x[j], ij = Int32(j)
+      j += 1
       if filled == k {
         if !before(v, ij, vals[k - 1], idx[k - 1]) { continue }
         filled -= 1
@@ -162,5 +174,11 @@ public enum TopKKernel {
       idx[pos] = ij
       filled += 1
     }
+  }
+
+  /// Plain reference selection (stable sort of all entries by rank), for tests.
+  public static func referenceSelectRow(_ x: [Float], _ k: Int) -> (values: [Float], indices: [Int32]) {
+    let order = x.indices.sorted { before(x[$0], Int32($0), x[$1], Int32($1)) }.prefix(k)
+    return (order.map { x[$0] }, order.map { Int32($0) })
   }
 }

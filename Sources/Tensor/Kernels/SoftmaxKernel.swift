@@ -7,7 +7,7 @@ public enum SoftmaxKernel {
   public static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var j = 0
     var m: Float = -.infinity
-    if n >= 8 {
+    if VectorMath.vectorized && n >= 8 {
       var mv = VectorMath.load(x)
       j = 8
       while j + 8 <= n { mv = VectorMath.max(mv, VectorMath.load(x + j)); j += 8 }
@@ -24,7 +24,7 @@ public enum SoftmaxKernel {
     var acc = SIMD8<Float>()
     var total: Double = 0
     let s = SIMD8<Float>(repeating: shift)
-    while j + 8 <= n {
+    while VectorMath.vectorized && j + 8 <= n {
       let e = VectorMath.exp(VectorMath.load(x + j) - s)
       VectorMath.store(e, o + j)
       acc += e

@@ -2,6 +2,8 @@ import Autograd
 import Foundation
 import GPT
 import Tensor
+import Training
+import ArgumentParser
 
 /// The benchmark groups.
 struct BenchSuite {
@@ -118,5 +120,36 @@ struct BenchSuite {
       row("gpt ascii_64x4 train step B\(batch)", seconds: step, flops: flops,
           note: String(format: "%.0f tokens/s", Double(batch * t) / step)),
     ]
+  }
+}
+
+extension BenchSuite {
+  /// A directory of random ascii token shards (train and val) for trainers that read from disk.
+  static func syntheticData(tokens: Int) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gptc-bench-\(getpid())")
+    var g = RandomGenerator(seed: 5)
+    for split in ["train", "val"] {
+      let values = (0..<tokens).map { _ in UInt16(g.nextInt(below: 128)) }
+      try NPY.write(NPYArray(shape: [tokens], data: .uint16(values)), to: dir.appendingPathComponent("\(split)_000000.npy"))
+    }
+    return dir
+  }
+
+  /// One optimisation step of an SAE training preset (frozen random GPT, synthetic tokens), as the trainer runs it.
+  func saeStep(preset: String, label: String) throws -> BenchResult {
+    let data = try BenchSuite.syntheticData(tokens: batch * t * 4 + 1)
+    defer { try? FileManager.default.removeItem(at: data) }
+    guard var config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
+    config.dataDir = data.path
+    config.batchSize = batch
+    let gpt = try GPT(config: try config.model().architecture(), seed: 1)
+    let trainer = try ConcurrentSAETrainer(config: config, gpt: gpt, checkpointsDirectory: data.appendingPathComponent("ck"),
+                                           seed: 1, echo: false)
+    var step = 0
+    let seconds = measure(warmup: 2, minRuns: 5, budget: Swift.max(budget, 3)) {
+      step += 1
+      _ = try! trainer.trainStep(step: step, learningRate: 1e-3)
+    }
+    return row("\(label) train step B\(batch)", seconds: seconds, note: String(format: "%.0f tokens/s", Double(batch * t) / seconds))
   }
 }

@@ -3,6 +3,7 @@ import Autograd
 import Foundation
 import GPT
 import Tensor
+import Training
 
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -14,8 +15,8 @@ struct BenchCommand: ParsableCommand {
       the environment selects (OPENBLAS_CORETYPE); it is printed in the header.
       """)
 
-  @Option(help: "Comma-separated groups to run: sgemm, kernels, gpt.")
-  var only: String = "sgemm,kernels,gpt"
+  @Option(help: "Comma-separated groups to run: sgemm, kernels, gpt, sae.")
+  var only: String = "sgemm,kernels,gpt,sae"
 
   @Option(help: "Batch size for kernels and training steps.")
   var batchSize: Int = 128
@@ -28,9 +29,9 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     let groups = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-    let known: Set<String> = ["sgemm", "kernels", "gpt"]
+    let known: Set<String> = ["sgemm", "kernels", "gpt", "sae"]
     if let bad = groups.first(where: { !known.contains($0) }) {
-      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, gpt)")
+      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, gpt, sae)")
     }
     var results: [BenchResult] = []
     let peak = sgemmRate(2048, 2048, 2048)
@@ -40,6 +41,7 @@ struct BenchCommand: ParsableCommand {
     if groups.contains("sgemm") { results += suite.sgemmShapes() }
     if groups.contains("kernels") { results += suite.kernels() }
     if groups.contains("gpt") { results += try suite.gptStep() }
+    if groups.contains("sae") { results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)")) }
     report(results, peak: peak.gflops)
   }
 

@@ -55,9 +55,11 @@ struct Evaluate: ParsableCommand {
     let m = try SparsifiedEvaluation.evaluate(model, loader: &loader, batches: batches)
     func keyed(_ d: [SAEKey: Float]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.description, Double($0.value)) }) }
     if common.json {
-      printJSONObject(["ce_loss": Double(m.ceLoss), "l0": keyed(m.l0), "ce_loss_increase": keyed(m.ceIncrease),
-                       "compound_ce_loss_increase": Double(m.compoundCEIncrease), "sae_loss": keyed(m.saeLoss),
-                       "stream_l1": keyed(m.streamL1)])
+      var object: [String: Any] = ["ce_loss": Double(m.ceLoss), "l0": keyed(m.l0), "ce_loss_increase": keyed(m.ceIncrease),
+                                   "compound_ce_loss_increase": Double(m.compoundCEIncrease), "sae_loss": keyed(m.saeLoss),
+                                   "stream_l1": keyed(m.streamL1)]
+      if !m.jacobianL1.isEmpty { object["jacobian_l1"] = keyed(m.jacobianL1) }
+      printJSONObject(object)
       return
     }
     print(String(format: "ce_loss %.6f | compound_ce_loss_increase %.6f (%@ split, %d batches of %d)", m.ceLoss,
@@ -65,6 +67,7 @@ struct Evaluate: ParsableCommand {
     for key in model.keys {
       var line = "\(key): l0 \(String(format: "%.4f", m.l0[key]!)) | sae_loss \(String(format: "%.4f", m.saeLoss[key]!))"
       if let inc = m.ceIncrease[key] { line += " | ce_loss_increase \(String(format: "%.6f", inc))" }
+      if let j = m.jacobianL1[key] { line += " | jacobian_l1 \(String(format: "%.4f", j))" }
       print(line)
     }
   }

@@ -1,0 +1,69 @@
+import Foundation
+import SAE
+import Tensor
+
+/// The ablation results of one labelled series (e.g. "TopK", "Staircase"): every result file found in its
+/// directories, grouped by placement, upstream layer and edge count, with the per-position KL divergences
+/// against the full model (`kl_divergence_full_model`).
+public struct AblationSeries: Sendable {
+  public var label: String
+  /// placement → layer → N → per-position KL values.
+  public var values: [SAEPlacement: [Int: [Int: [Float]]]]
+
+  public init(label: String, values: [SAEPlacement: [Int: [Int: [Float]]]]) {
+    self.label = label
+    self.values = values
+  }
+
+  /// Reads the result files (with their `.metadata.json` sidecars) in `directories`, keeping those of
+  /// `selection` (gradient or random). Throws when a directory is missing or holds no results.
+  public static func load(label: String, directories: [URL], selection: String = "gradient") throws -> AblationSeries {
+    var values: [SAEPlacement: [Int: [Int: [Float]]]] = [:]
+    for dir in directories {
+      guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
+        throw ExperimentError("no ablation results at \(dir.path) (directory missing)")
+      }
+      var found = 0
+      for name in names.sorted() where name.hasSuffix(".safetensors.metadata.json") {
+        let metaURL = dir.appendingPathComponent(name)
+        let fileURL = dir.appendingPathComponent(String(name.dropLast(".metadata.json".count)))
+        let meta: [String: Any]
+        do {
+          guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: metaURL)) as? [String: Any] else {
+            throw ExperimentError("\(metaURL.path) is not a JSON object")
+          }
+          meta = obj
+        } catch let e as ExperimentError { throw e } catch {
+          throw ExperimentError("\(metaURL.path) is not valid JSON: \(error.localizedDescription)")
+        }
+        let params = meta["experiment_params"] as? [String: Any] ?? [:]
+        guard let placementLabel = params["placement"] as? String, let placement = placementFromLabel(placementLabel),
+              let layer = params["upstream_layer_idx"] as? Int, let edges = params["num_edges"] as? Int else {
+          throw ExperimentError("\(metaURL.path) lacks experiment_params.placement / upstream_layer_idx / num_edges")
+        }
+        if let s = params["edge_selection_strategy"] as? String, s != selection { continue }
+        guard FileManager.default.fileExists(atPath: fileURL.path) else {
+          throw ExperimentError("\(fileURL.path) is missing (its metadata sidecar exists)")
+        }
+        let file = try SafeTensors.read(contentsOf: fileURL)
+        guard let kl = file.tensors["kl_divergence_full_model"] else {
+          throw ExperimentError("\(fileURL.path) has no kl_divergence_full_model tensor")
+        }
+        values[placement, default: [:]][layer, default: [:]][edges] = kl.scalars
+        found += 1
+      }
+      if found == 0 { throw ExperimentError("no \(selection)-selection ablation results in \(dir.path)") }
+    }
+    return AblationSeries(label: label, values: values)
+  }
+
+  /// The placement named by a result file's `placement` label (transblock, ffblock, fflayer, or the enum's names).
+  public static func placementFromLabel(_ s: String) -> SAEPlacement? {
+    switch s.lowercased() {
+    case "transblock", "transformer_block": return .transformerBlock
+    case "ffblock", "ff_block": return .ffBlock
+    case "fflayer", "ff_layer": return .ffLayer
+    default: return nil
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+/// A line chart with a logarithmic x axis, error bars, shaded areas under the curves and a legend,
+/// rendered as standalone SVG text.
+public struct SVGPlot {
+  /// One line of the chart.
+  public struct Series {
+    public var label: String
+    public var x: [Double]
+    public var y: [Double]
+    public var lower: [Double]
+    public var upper: [Double]
+    public init(label: String, x: [Double], y: [Double], lower: [Double], upper: [Double]) {
+      self.label = label
+      self.x = x
+      self.y = y
+      self.lower = lower
+      self.upper = upper
+    }
+  }
+
+  public var title: String
+  public var xLabel: String
+  public var yLabel: String
+  public var series: [Series]
+  public var width = 900.0
+  public var height = 600.0
+
+  /// Colour-blind-safe palette (Wong 2011).
+  static let palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+  static let dashes = ["", "8,4", "2,3", "8,3,2,3"]
+
+  public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+    self.title = title
+    self.xLabel = xLabel
+    self.yLabel = yLabel
+    self.series = series
+  }
+
+  /// Round-number ticks covering [lo, hi].
+  static func niceTicks(_ lo: Double, _ hi: Double, count: Int = 6) -> [Double] {
+    let span = Swift.max(hi - lo, 1e-12)
+    let raw = span / Double(count)
+    let mag = pow(10, floor(log10(raw)))
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].map { $0 * mag }.first { span / $0 <= Double(count) } ?? 10 * mag
+    var ticks: [Double] = []
+    var t = ceil(lo / step) * step
+    while t <= hi + step * 1e-9 { ticks.append(t); t += step }
+    return ticks
+  }
+
+  static func format(_ v: Double) -> String {
+    if v == 0 { return "0" }
+    if Swift.abs(v) >= 1000 {
+      let k = v / 1000
+      return k == k.rounded() ? "\(Int(k))k" : String(format: "%.1fk", k)
+    }
+    return String(format: "%g", (v * 1e6).rounded() / 1e6)
+  }
+
+  static func escape(_ s: String) -> String {
+    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+  }
+
+  /// The SVG document.
+  public func render() -> String {
+    let left = 90.0, right = 30.0, top = 60.0, bottom = 80.0
+    let pw = width - left - right, ph = height - top - bottom
+    let xs = series.flatMap(\.x).filter { $0 > 0 }
+    let xMin = xs.min() ?? 1, xMax = Swift.max(xs.max() ?? 10, xMin * 10)
+    let yMax0 = series.flatMap { $0.upper + $0.y }.filter(\.isFinite).max() ?? 1
+    let yTicks = SVGPlot.niceTicks(0, yMax0 * 1.05)
+    let yMax = Swift.max(yTicks.last ?? yMax0, yMax0 * 1.05, 1e-12)
+    let lx0 = log10(xMin), lx1 = log10(xMax)
+    func px(_ x: Double) -> Double { left + (log10(Swift.max(x, xMin)) - lx0) / Swift.max(lx1 - lx0, 1e-12) * pw }
+    func py(_ y: Double) -> Double { top + ph - Swift.max(0, y) / yMax * ph }
+    func f(_ v: Double) -> String { String(format: "%.2f", v) }
+    var s = """
+      <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">
+      <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
+      <text x="\(f(left + pw / 2))" y="32" font-size="22" text-anchor="middle">\(SVGPlot.escape(title))</text>
+
+      """
+    // grid and ticks
+    for t in yTicks {
+      s += "<line x1=\"\(f(left))\" y1=\"\(f(py(t)))\" x2=\"\(f(left + pw))\" y2=\"\(f(py(t)))\" stroke=\"#dddddd\"/>\n"
+      s += "<text x=\"\(f(left - 8))\" y=\"\(f(py(t) + 5))\" font-size=\"15\" text-anchor=\"end\">\(SVGPlot.format(t))</text>\n"
+    }
+    var decade = floor(lx0)
+    while decade <= ceil(lx1) {
+      let v = pow(10, decade)
+      if v >= xMin * 0.999 && v <= xMax * 1.001 {
+        s += "<line x1=\"\(f(px(v)))\" y1=\"\(f(top))\" x2=\"\(f(px(v)))\" y2=\"\(f(top + ph))\" stroke=\"#dddddd\"/>\n"
+        s += "<text x=\"\(f(px(v)))\" y=\"\(f(top + ph + 22))\" font-size=\"15\" text-anchor=\"middle\">\(SVGPlot.format(v))</text>\n"
+      }
+      for m in 2...9 {
+        let mv = Double(m) * v
+        if mv > xMin && mv < xMax {
+          s += "<line x1=\"\(f(px(mv)))\" y1=\"\(f(top + ph))\" x2=\"\(f(px(mv)))\" y2=\"\(f(top + ph + 5))\" stroke=\"#888888\"/>\n"
+        }
+      }
+      decade += 1
+    }
+    s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" stroke=\"#333333\"/>\n"
+    s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 22))\" font-size=\"18\" text-anchor=\"middle\">\(SVGPlot.escape(xLabel))</text>\n"
+    s += "<text x=\"24\" y=\"\(f(top + ph / 2))\" font-size=\"18\" text-anchor=\"middle\" transform=\"rotate(-90 24 \(f(top + ph / 2)))\">\(SVGPlot.escape(yLabel))</text>\n"
+    // series
+    for (i, ser) in series.enumerated() {
+      let color = SVGPlot.palette[i % SVGPlot.palette.count]
+      let pts = zip(ser.x, ser.y).map { "\(f(px($0))),\(f(py($1)))" }
+      guard !pts.isEmpty else { continue }
+      let area = "\(f(px(ser.x.first!))),\(f(py(0))) " + pts.joined(separator: " ") + " \(f(px(ser.x.last!))),\(f(py(0)))"
+      s += "<polygon points=\"\(area)\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+      let dash = SVGPlot.dashes[i % SVGPlot.dashes.count]
+      s += "<polyline points=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
+      for j in ser.x.indices {
+        let cx = px(ser.x[j]), y0 = py(ser.lower[j]), y1 = py(ser.upper[j])
+        s += "<line x1=\"\(f(cx))\" y1=\"\(f(y0))\" x2=\"\(f(cx))\" y2=\"\(f(y1))\" stroke=\"\(color)\" stroke-width=\"1.2\"/>"
+        s += "<line x1=\"\(f(cx - 3))\" y1=\"\(f(y0))\" x2=\"\(f(cx + 3))\" y2=\"\(f(y0))\" stroke=\"\(color)\"/>"
+        s += "<line x1=\"\(f(cx - 3))\" y1=\"\(f(y1))\" x2=\"\(f(cx + 3))\" y2=\"\(f(y1))\" stroke=\"\(color)\"/>"
+        if i % 2 == 0 {
+          s += "<circle cx=\"\(f(cx))\" cy=\"\(f(py(ser.y[j])))\" r=\"3.5\" fill=\"\(color)\"/>\n"
+        } else {
+          s += "<rect x=\"\(f(cx - 3.5))\" y=\"\(f(py(ser.y[j]) - 3.5))\" width=\"7\" height=\"7\" fill=\"\(color)\"/>\n"
+        }
+      }
+    }
+    // legend (lower left, as in the paper's plots)
+    let lh = 24.0
+    let boxH = Double(series.count) * lh + 12
+    let longest = series.map(\.label.count).max() ?? 10
+    let boxW = Double(longest) * 8.6 + 50
+    let bx = left + 12, by = top + ph - boxH - 12
+    s += "<rect x=\"\(f(bx))\" y=\"\(f(by))\" width=\"\(f(boxW))\" height=\"\(f(boxH))\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999999\"/>\n"
+    for (i, ser) in series.enumerated() {
+      let color = SVGPlot.palette[i % SVGPlot.palette.count]
+      let yy = by + 6 + lh * (Double(i) + 0.5)
+      s += "<line x1=\"\(f(bx + 8))\" y1=\"\(f(yy))\" x2=\"\(f(bx + 34))\" y2=\"\(f(yy))\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
+      s += "<text x=\"\(f(bx + 40))\" y=\"\(f(yy + 5))\" font-size=\"14\">\(SVGPlot.escape(ser.label))</text>\n"
+    }
+    s += "</svg>\n"
+    return s
+  }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import SAE
+import Tensor
+
+/// The SCALAR summary of several ablation series: per placement and layer, each series' curve and AUC,
+/// and each series' relative improvement over the baseline series (per layer and their mean).
+public struct ScalarSummary: Sendable {
+  public struct LayerResult: Sendable {
+    public var layer: Int
+    /// Curves by series label (series without results for this layer are absent).
+    public var curves: [String: AblationCurve]
+    /// Relative improvement over the baseline, by series label (not for the baseline itself).
+    public var improvement: [String: RelativeImprovement]
+  }
+
+  public struct PlacementResult: Sendable {
+    public var placement: SAEPlacement
+    public var layers: [LayerResult]
+    /// Mean relative improvement over the layers where both the series and the baseline have results.
+    public var meanImprovement: [String: RelativeImprovement]
+  }
+
+  /// Series labels in the order given.
+  public var labels: [String]
+  public var baseline: String
+  public var placements: [PlacementResult]
+
+  /// Computes curves (bootstrap with `resamples`, seeded per curve from `seed`), AUCs and improvements.
+  public init(series: [AblationSeries], baseline: String, resamples: Int = 1000, seed: UInt64 = 0) throws {
+    guard series.contains(where: { $0.label == baseline }) else {
+      throw ExperimentError("baseline series '\(baseline)' is not among \(series.map(\.label).joined(separator: ", "))")
+    }
+    labels = series.map(\.label)
+    self.baseline = baseline
+    let order: [SAEPlacement] = [.transformerBlock, .ffBlock, .ffLayer]
+    var out: [PlacementResult] = []
+    for placement in order {
+      let layerSet = Set(series.flatMap { ($0.values[placement] ?? [:]).keys })
+      guard !layerSet.isEmpty else { continue }
+      var layers: [LayerResult] = []
+      for layer in layerSet.sorted() {
+        var curves: [String: AblationCurve] = [:]
+        for (s, ser) in series.enumerated() {
+          guard let v = ser.values[placement]?[layer], !v.isEmpty else { continue }
+          curves[ser.label] = AblationCurve(values: v, resamples: resamples,
+                                            seed: seed &+ UInt64(s) &* 1_000_003 &+ UInt64(layer) &* 7919)
+        }
+        var improvement: [String: RelativeImprovement] = [:]
+        if let base = curves[baseline] {
+          for (label, c) in curves where label != baseline {
+            improvement[label] = RelativeImprovement(method: c.auc, methodError: c.aucError, baseline: base.auc, baselineError: base.aucError)
+          }
+        }
+        layers.append(LayerResult(layer: layer, curves: curves, improvement: improvement))
+      }
+      var mean: [String: RelativeImprovement] = [:]
+      for label in labels where label != baseline {
+        let per = layers.compactMap { $0.improvement[label] }
+        if !per.isEmpty { mean[label] = RelativeImprovement.mean(per) }
+      }
+      out.append(PlacementResult(placement: placement, layers: layers, meanImprovement: mean))
+    }
+    placements = out
+  }
+
+  /// The plot of one placement and layer.
+  public func plot(_ p: PlacementResult, _ l: LayerResult) -> SVGPlot {
+    let title: String
+    switch p.placement {
+    case .transformerBlock: title = "SAE pair across transformer block \(l.layer)"
+    case .ffBlock: title = "SAE pair across FF block \(l.layer)"
+    case .ffLayer: title = "SAE pair across FF layer \(l.layer)"
+    }
+    let series = labels.compactMap { label -> SVGPlot.Series? in
+      guard let c = l.curves[label] else { return nil }
+      return SVGPlot.Series(label: "\(label) (AUC \(ScalarSummary.format(c.auc)) ± \(ScalarSummary.format(c.aucError)))",
+                            x: c.points.map { Double($0.edges) }, y: c.points.map(\.interval.mean),
+                            lower: c.points.map(\.interval.lower), upper: c.points.map(\.interval.upper))
+    }
+    return SVGPlot(title: title, xLabel: "Number of edges remaining", yLabel: "KL divergence", series: series)
+  }
+
+  /// Three significant digits.
+  public static func format(_ v: Double) -> String { String(format: "%.3g", v) }
+
+  /// The printed tables, one per placement.
+  public var table: String {
+    var out = ""
+    for p in placements {
+      out += "\(p.placement.rawValue): AUC of mean KL(full model ‖ pruned) over edges remaining (± bootstrap error)\n"
+      var header = "layer"
+      for label in labels { header += " | \(label) AUC" }
+      for label in labels where label != baseline { header += " | \(label) vs \(baseline)" }
+      out += header + "\n"
+      for l in p.layers {
+        var line = "\(l.layer)"
+        for label in labels {
+          if let c = l.curves[label] { line += " | \(ScalarSummary.format(c.auc)) ± \(ScalarSummary.format(c.aucError))" } else { line += " | –" }
+        }
+        for label in labels where label != baseline {
+          if let r = l.improvement[label] { line += String(format: " | %.2f%% ± %.2f%%", 100 * r.value, 100 * r.error) } else { line += " | –" }
+        }
+        out += line + "\n"
+      }
+      for label in labels where label != baseline {
+        if let m = p.meanImprovement[label] {
+          out += String(format: "mean relative improvement of %@ over %@: %.2f%% ± %.2f%%\n", label, baseline, 100 * m.value, 100 * m.error)
+        }
+      }
+      out += "\n"
+    }
+    return out
+  }
+
+  /// The summary as a JSON-ready object (numbers only as values).
+  public var jsonObject: [String: Any] {
+    var placementsOut: [String: Any] = [:]
+    for p in placements {
+      var layersOut: [String: Any] = [:]
+      for l in p.layers {
+        var entry: [String: Any] = [:]
+        for (label, c) in l.curves {
+          entry[label] = ["auc": c.auc, "auc_error": c.aucError,
+                          "points": c.points.map { ["edges": $0.edges, "mean": $0.interval.mean, "lower": $0.interval.lower, "upper": $0.interval.upper] }]
+        }
+        var imp: [String: Any] = [:]
+        for (label, r) in l.improvement { imp[label] = ["value": r.value, "error": r.error] }
+        entry["relative_improvement"] = imp
+        layersOut["\(l.layer)"] = entry
+      }
+      var mean: [String: Any] = [:]
+      for (label, r) in p.meanImprovement { mean[label] = ["value": r.value, "error": r.error] }
+      placementsOut[p.placement.rawValue] = ["layers": layersOut, "mean_relative_improvement": mean]
+    }
+    return ["placements": placementsOut]
+  }
+}

@@ -1,0 +1,226 @@
+import Autograd
+import Foundation
+import GPT
+import Tensor
+
+/// The Jacobian sparsity term of JSAE training and evaluation (spec section 8).
+///
+/// For an SAE pair around an FF layer (`i_mlpin` → `i_mlpout`) or an FF block (`i_residmid` →
+/// `i_residpost`), each token's Jacobian J_t [k_out, k_in] maps the input SAE's k active features
+/// (`in`, its top-k indices on the clean input) to the output SAE's encoder pre-activations at its k
+/// active features (`out`, its top-k indices on the clean output):
+/// - FF layer: J = W_enc_out[:, out]ᵀ · W_cproj · diag(gelu′(h)) · W_cfc · W_dec_in[in]ᵀ;
+/// - FF block: J = (W_dec_mid[in] · W_enc_post[:, out])ᵀ + W_enc_post[:, out]ᵀ · W_cproj · diag(gelu′(h)) ·
+///   W_cfc · J_ln2(x_mid) · W_dec_mid[in]ᵀ, with the exact Jacobian of ln_2 (LayerNorm, DynamicTanh or
+///   identity) at the clean resid_mid.
+///
+/// Every derivative of the GPT (gelu′ at the clean c_fc output h, ln_2's Jacobian) is taken at the clean
+/// activations of the unpatched forward and treated as a constant; GPT weights are frozen. The term is
+/// J_total = Σ over tokens of Σ_ab |J_t[a, b]| / k², k of the input SAE. Its gradient flows to the input
+/// SAE's W_dec and the output SAE's W_enc.
+public enum JacobianSparsity {
+  /// J_total of an FF-layer pair as a scalar autograd node whose inputs are `inSAE.wDec` and
+  /// `outSAE.wEnc`.
+  ///
+  /// - Parameters:
+  ///   - cleanMLPInput: the clean MLP input (ln_2 output) [..., C] of the unpatched forward.
+  ///   - cleanHidden: the clean c_fc output h [..., 4C], if the caller has it (computed otherwise).
+  ///   - inIndices: the input SAE's top-k indices on the clean MLP input [..., k_in].
+  ///   - outIndices: the output SAE's top-k indices on the clean MLP output [..., k_out].
+  ///
+  /// With gradient recording on and either matrix requiring a gradient, the gradients are computed in
+  /// the same pass (backward only scales them by the upstream value).
+  public static func ffLayer(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor? = nil,
+                             inIndices: IntTensor, outIndices: IntTensor) -> Variable {
+    let problem = ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: mlp, cleanMLPInput: cleanMLPInput,
+                                 cleanHidden: cleanHidden, inIndices: inIndices, outIndices: outIndices)
+    return problem.term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
+  }
+
+  /// J_total of an FF-block pair as a scalar autograd node whose inputs are `inSAE.wDec` (the residmid
+  /// SAE) and `outSAE.wEnc` (the residpost SAE).
+  ///
+  /// - Parameters:
+  ///   - cleanResidMid: the clean resid_mid (ln_2 input) [..., C] of the unpatched forward.
+  ///   - inIndices: the residmid SAE's top-k indices on the clean resid_mid [..., k_in].
+  ///   - outIndices: the residpost SAE's top-k indices on the clean block output [..., k_out].
+  public static func ffBlock(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
+                             inIndices: IntTensor, outIndices: IntTensor) -> Variable {
+    let problem = ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanResidMid,
+                                 inIndices: inIndices, outIndices: outIndices)
+    return problem.term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
+  }
+
+  /// The pair term of `model`'s pair at `layer` (FF layer or FF block placement), from the clean input
+  /// activation of the pair's input key and both keys' top-k indices.
+  public static func pairTerm(_ model: SparsifiedGPT, layer: Int, cleanInput: Tensor, inIndices: IntTensor,
+                              outIndices: IntTensor) -> Variable {
+    guard let placement = model.placement, placement != .transformerBlock else {
+      preconditionFailure("Jacobian sparsity needs an FF-layer or FF-block placement, got \(String(describing: model.placement))")
+    }
+    let (inKey, outKey) = placement.pair(layer: layer)
+    guard let inSAE = model.saes[inKey] as? TopKSAE, let outSAE = model.saes[outKey] as? TopKSAE else {
+      preconditionFailure("Jacobian sparsity needs TopK SAEs at \(inKey) and \(outKey)")
+    }
+    let block = model.gpt.blocks[layer]
+    if placement == .ffLayer {
+      return ffLayer(inSAE: inSAE, outSAE: outSAE, mlp: block.mlp, cleanMLPInput: cleanInput,
+                     inIndices: inIndices, outIndices: outIndices)
+    }
+    return ffBlock(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanInput,
+                   inIndices: inIndices, outIndices: outIndices)
+  }
+
+  /// Every token's FF-layer Jacobian J_t, [N, k_out, k_in] (N = tokens, leading axes flattened).
+  public static func ffLayerJacobians(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor? = nil,
+                                      inIndices: IntTensor, outIndices: IntTensor) -> Tensor {
+    ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: mlp, cleanMLPInput: cleanMLPInput, cleanHidden: cleanHidden,
+                   inIndices: inIndices, outIndices: outIndices)
+      .kernel.run(gradients: false, keepJacobians: true).jacobians!
+  }
+
+  /// Every token's FF-block Jacobian J_t, [N, k_out, k_in].
+  public static func ffBlockJacobians(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
+                                      inIndices: IntTensor, outIndices: IntTensor) -> Tensor {
+    ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanResidMid,
+                   inIndices: inIndices, outIndices: outIndices)
+      .kernel.run(gradients: false, keepJacobians: true).jacobians!
+  }
+
+  // MARK: - Problem set-up
+
+  /// A kernel plus the map from its accumulators to (∂/∂W_dec_in, ∂/∂W_enc_out).
+  struct Problem {
+    var kernel: JacobianKernel
+    var weightGradients: (JacobianKernel.Result) -> (dec: Tensor, enc: Tensor)
+
+    /// The scalar autograd node (gradients computed eagerly when they will be needed).
+    func term(wDec: Variable, wEnc: Variable) -> Variable {
+      let needed = GradMode.isEnabled && (wDec.requiresGrad || wEnc.requiresGrad)
+      let result = kernel.run(gradients: needed, keepJacobians: false)
+      let value = Tensor(scalar: Float(result.total))
+      guard needed else { return Variable(value) }
+      let (dDec, dEnc) = weightGradients(result)
+      return Variable.record(value, operation: "jacobian_sparsity", inputs: [wDec, wEnc]) { upstream in
+        let s = upstream.scalar
+        return [s == 1 ? dDec : dDec * s, s == 1 ? dEnc : dEnc * s]
+      }
+    }
+  }
+
+  static func checkPair(_ inSAE: TopKSAE, _ outSAE: TopKSAE, _ x: Tensor, _ inIndices: IntTensor, _ outIndices: IntTensor) -> Int {
+    let c = inSAE.embeddingSize
+    precondition(inSAE.trainableFeatures == nil && outSAE.trainableFeatures == nil,
+                 "Jacobian sparsity: detached staircase members are not supported")
+    precondition(outSAE.embeddingSize == c && x.shape.last == c,
+                 "Jacobian sparsity: activation \(x.shape) vs SAE widths \(c) and \(outSAE.embeddingSize)")
+    let n = x.count / c
+    precondition(inIndices.shape.last == inSAE.k && inIndices.count == n * inSAE.k,
+                 "Jacobian sparsity: input indices \(inIndices.shape) for \(n) tokens with k \(inSAE.k)")
+    precondition(outIndices.shape.last == outSAE.k && outIndices.count == n * outSAE.k,
+                 "Jacobian sparsity: output indices \(outIndices.shape) for \(n) tokens with k \(outSAE.k)")
+    return n
+  }
+
+  static func ffLayerProblem(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor?,
+                             inIndices: IntTensor, outIndices: IntTensor) -> Problem {
+    let n = checkPair(inSAE, outSAE, cleanMLPInput, inIndices, outIndices)
+    let c = inSAE.embeddingSize
+    let wFc = mlp.cFc.weight.value, wProj = mlp.cProj.weight.value   // [H, C], [C, H]
+    let h = wFc.shape[0]
+    let x = cleanMLPInput.reshaped([n, c])
+    let hidden: Tensor
+    if let cleanHidden {
+      precondition(cleanHidden.count == n * h, "Jacobian sparsity: hidden \(cleanHidden.shape) for \(n) tokens of width \(h)")
+      hidden = cleanHidden.reshaped([n, h])
+    } else {
+      hidden = linear(x, wFc, mlp.cFc.bias?.value)
+    }
+    let wDec = inSAE.wDec.value, wEnc = outSAE.wEnc.value
+    let kernel = JacobianKernel(
+      tokens: n, kIn: inSAE.k, kOut: outSAE.k, hidden: h, inIndices: inIndices.scalars, outIndices: outIndices.scalars,
+      g: geluDerivative(hidden), p: Tensor.matmul(wEnc, wProj, transposeA: true), wDec: wDec,
+      input: .projected(q: Tensor.matmul(wDec, wFc, transposeB: true)), skip: false,
+      scale: 1 / Float(inSAE.k * inSAE.k))
+    return Problem(kernel: kernel) { r in
+      (Tensor.matmul(r.dQ!, wFc), Tensor.matmul(wProj, r.dP!, transposeB: true))
+    }
+  }
+
+  static func ffBlockProblem(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
+                             inIndices: IntTensor, outIndices: IntTensor) -> Problem {
+    let n = checkPair(inSAE, outSAE, cleanResidMid, inIndices, outIndices)
+    let c = inSAE.embeddingSize
+    let mlp = block.mlp
+    let wFc = mlp.cFc.weight.value, wProj = mlp.cProj.weight.value   // [H, C], [C, H]
+    let bFc = mlp.cFc.bias?.value
+    let h = wFc.shape[0]
+    let x = cleanResidMid.reshaped([n, c])
+    let wDec = inSAE.wDec.value, wEnc = outSAE.wEnc.value
+    let input: JacobianKernel.InputSide
+    let hidden: Tensor
+    let decoderGradient: (JacobianKernel.Result) -> Tensor
+    switch block.ln2 {
+    case let ln as LayerNorm:
+      // W' = W_cfc·diag(w): h = x̂·W'ᵀ + (W_cfc·β + b_fc), Q = W_dec·W'ᵀ, r1 = W'·1, r2 = x̂·W'ᵀ.
+      let (xHat, rstd) = NormJacobian.layerNormStatistics(x, eps: ln.eps)
+      let w = ln.weight.value
+      let wPrime = wFc * w                                                      // [H, C]
+      let r2 = Tensor.matmul(xHat, wPrime, transposeB: true)                    // [N, H]
+      var offset = Tensor.matmul(wFc, ln.bias.value.reshaped([c, 1])).reshaped([h])
+      if let bFc { offset = offset + bFc }
+      hidden = r2 + offset
+      input = .layerNorm(q: Tensor.matmul(wDec, wPrime, transposeB: true), rowSums: wDec.sum(axis: 1),
+                         xHat: xHat, rstd: rstd, r1: wPrime.sum(axis: 1), r2: r2)
+      decoderGradient = { r in Tensor.matmul(r.dQ!, wPrime) + r.dDecDirect! }
+    case let dyt as DynamicTanh:
+      let alpha = dyt.alpha.value.scalars[0]
+      let normed = (x * alpha).unary(.tanh) * dyt.gamma.value + dyt.beta.value
+      hidden = linear(normed, wFc, bFc)
+      input = .diagonal(wFc: wFc, d: NormJacobian.dynamicTanhDiagonal(x, alpha: alpha, gamma: dyt.gamma.value))
+      decoderGradient = { r in r.dDecDirect! }
+    case is IdentityNorm:
+      hidden = linear(x, wFc, bFc)
+      input = .projected(q: Tensor.matmul(wDec, wFc, transposeB: true))
+      decoderGradient = { r in Tensor.matmul(r.dQ!, wFc) + r.dDecDirect! }
+    default:
+      preconditionFailure("Jacobian sparsity: no Jacobian for ln_2 of type \(type(of: block.ln2))")
+    }
+    // P = [W_encᵀ·W_cproj | W_encᵀ]: the skip path rides along as C extra columns.
+    let p = Tensor.concatenate([Tensor.matmul(wEnc, wProj, transposeA: true), wEnc.transposed()], axis: 1)
+    let kernel = JacobianKernel(
+      tokens: n, kIn: inSAE.k, kOut: outSAE.k, hidden: h, inIndices: inIndices.scalars, outIndices: outIndices.scalars,
+      g: geluDerivative(hidden), p: p, wDec: wDec, input: input, skip: true, scale: 1 / Float(inSAE.k * inSAE.k))
+    return Problem(kernel: kernel) { r in
+      let dP = r.dP!
+      return (decoderGradient(r),
+              Tensor.matmul(wProj, dP.slice(axis: 1, 0..<h), transposeB: true) + dP.slice(axis: 1, h..<(h + c)).transposed())
+    }
+  }
+
+  /// gelu′ elementwise, without materialising a ones tensor of the same size.
+  static func geluDerivative(_ x: Tensor) -> Tensor {
+    let piece = 4096
+    var out = Tensor(uninitialized: x.shape)
+    let po = out.unsafeMutablePointer(), n = x.count
+    let ones = [Float](repeating: 1, count: piece)
+    withExtendedLifetime(x) {
+      let px = x.unsafePointer
+      ones.withUnsafeBufferPointer { one in
+        Parallel.forRanges((n + piece - 1) / piece, grain: 4) { r in
+          for i in r {
+            let lo = i * piece, len = Swift.min(piece, n - lo)
+            GELUKernel.backward(px + lo, one.baseAddress!, po + lo, len)
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// x [N, in] · Wᵀ (+ b), W [out, in].
+  static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
+    let y = Tensor.matmul(x, w, transposeB: true)
+    return b.map { y + $0 } ?? y
+  }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Autograd
+import CommandSupport
+import Experiments
+import Foundation
+import SAE
+import Tensor
+import Training
+
+struct Ablate: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ablate",
+    abstract: "Edge-ablation sweeps (SCALAR): prune the connections between SAE pairs to their top N edges and measure the KL divergence of the next-token predictions.",
+    discussion: """
+      One process runs every layer and every N. Prompts are the first --prompts rows of the val split cut into \
+      consecutive rows of --sequence-length tokens. Edges are ranked by the attribution file (positive values \
+      descending, zeros in seeded random order, then negatives) or, with --selection random, in a seeded random \
+      order. For each (layer, N) the output directory receives {placement}_{variant}_{selection}_{layer}_{N}\
+      .safetensors (feature_magnitudes, logits, kl_divergence vs the unpruned circuit, kl_divergence_full_model; \
+      compact unless --full-tensors) and its .metadata.json sidecar. Paper settings: --edges default --prompts 50 \
+      --seed 125.
+      """)
+
+  @Option(help: ArgumentHelp("SAE checkpoint directory (or its name under --checkpoints-dir).", valueName: "dir"))
+  var checkpoint: String
+
+  @Option(help: ArgumentHelp("Attribution file written by `attribute` or the reference (needed for --selection gradient).", valueName: "file"))
+  var attributions: String?
+
+  @Option(help: ArgumentHelp("Upstream layers, comma-separated (default: every pair).", valueName: "list"))
+  var layers: String?
+
+  @Option(help: ArgumentHelp("Edge counts: 'default' (the paper's 35) or a comma-separated list; counts above F_up·F_down are clamped.", valueName: "list"))
+  var edges: String = "default"
+
+  @Option(help: "Number of prompts (rows of the val split).")
+  var prompts: Int = 50
+
+  @Option(help: "Tokens per prompt.")
+  var sequenceLength: Int = 128
+
+  @Option(help: "Edge order: gradient (by attribution) or random.")
+  var selection: String = "gradient"
+
+  @Option(help: "Seed of the random orders.")
+  var seed: UInt64 = 125
+
+  @Option(help: ArgumentHelp("Variant label in file names (default: the checkpoint's sae_variant with '-' for '_').", valueName: "name"))
+  var label: String?
+
+  @Flag(help: "Store the reference's dense feature_magnitudes [P, T, F] and logits [P, T, V] instead of the compact layout.")
+  var fullTensors = false
+
+  @Option(help: ArgumentHelp("Output directory.", valueName: "dir"))
+  var out: String
+
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    do {
+      try ablate()
+    } catch let e as ExperimentError {
+      throw ToolError(e.description)
+    }
+  }
+
+  func ablate() throws {
+    guard let edgeSelection = EdgeSelection(rawValue: selection) else {
+      throw ToolError("unknown --selection '\(selection)' (gradient or random)")
+    }
+    guard prompts > 0 else { throw ToolError("--prompts must be positive, got \(prompts)") }
+    guard sequenceLength > 0 else { throw ToolError("--sequence-length must be positive, got \(sequenceLength)") }
+    let requested = try EdgeCounts.parse(edges)
+    let layerList = try layers.map(ExperimentInputs.layers)
+    if let label, label.isEmpty || label.contains("_") || label.contains("/") {
+      throw ToolError("--label must be non-empty without '_' or '/', got '\(label)'")
+    }
+    let dir = try ExperimentInputs.checkpoint(checkpoint, checkpointsDirectory: common.checkpointsURL)
+    var attributionFile: (url: URL, tensors: [String: Tensor])?
+    if edgeSelection == .gradient {
+      guard let attributions else { throw ToolError("--selection gradient needs --attributions FILE") }
+      let url = URL(fileURLWithPath: attributions)
+      attributionFile = (url, try AttributionFile.read(url).tensors)
+    }
+    let model = try SparsifiedGPT.load(from: dir)
+    guard sequenceLength <= model.gpt.config.blockSize else {
+      throw ToolError("--sequence-length \(sequenceLength) exceeds the model's block size \(model.gpt.config.blockSize)")
+    }
+    let available = try CircuitPair.layers(of: model)
+    let chosen = layerList ?? available
+    for l in chosen where !available.contains(l) {
+      throw ToolError("layer \(l) has no SAE pair in this checkpoint (available: \(available.map(String.init).joined(separator: ", ")))")
+    }
+    let pairs = try chosen.map { try CircuitPair(model: model, layer: $0) }
+    let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
+    let tokens = try PromptRows.load(dataDirectory: dataDir, count: prompts, length: sequenceLength)
+    // Rankings and counts first, so that bad input fails before any work.
+    var plans: [(pair: CircuitPair, order: [Int32], counts: [Int])] = []
+    for pair in pairs {
+      let total = pair.upstream.featureCount * pair.downstream.featureCount
+      let order: [Int32]
+      if let file = attributionFile {
+        let matrix = try AttributionFile.matrix(file.tensors, for: pair, source: file.url.path)
+        order = try EdgeRanking.byAttribution(matrix, seed: seed)
+      } else {
+        order = EdgeRanking.random(upstream: pair.upstream.featureCount, downstream: pair.downstream.featureCount, seed: seed)
+      }
+      let counts = try EdgeCounts.resolve(requested, total: total)
+      if !counts.clamped.isEmpty {
+        Terminal.line("ablate: warning: layer \(pair.layer) has \(total) edges; clamped \(counts.clamped.map(String.init).joined(separator: ", ")) to \(total)")
+      }
+      plans.append((pair, order, counts.counts))
+    }
+    let outDir = URL(fileURLWithPath: out)
+    let variant = label ?? model.config.saeVariant.rawValue.replacingOccurrences(of: "_", with: "-")
+    let start = Date()
+    let cleanLogits = try withNoGrad { try model.gpt(tokens).value }
+    let totalPoints = plans.reduce(0) { $0 + $1.counts.count }
+    var done = 0
+    var results: [[String: Any]] = []
+    Terminal.line("ablate: \(dir.path), layers \(chosen.map(String.init).joined(separator: ", ")), \(totalPoints) points, "
+                  + "\(prompts) prompts of \(sequenceLength) tokens, \(edgeSelection.rawValue) selection → \(outDir.path)")
+    for plan in plans {
+      let ablation = try PairAblation(pair: plan.pair, prompts: tokens, cleanLogits: cleanLogits)
+      try ablation.sweep(order: plan.order, counts: plan.counts) { point in
+        let stem = AblationResultFile.stem(placement: plan.pair.placementLabel, variant: variant, selection: edgeSelection,
+                                           layer: point.layer, edges: point.edges)
+        var params: [String: Any] = [
+          "task": "magnitudes", "ablator": "zero", "placement": plan.pair.placementLabel,
+          "edge_selection_strategy": edgeSelection.rawValue, "num_edges": point.edges,
+          "total_edges": ablation.totalEdges, "upstream_layer_idx": point.layer,
+          "upstream_key": plan.pair.upstreamKey.description, "downstream_key": plan.pair.downstreamKey.description,
+          "attribution_key": plan.pair.attributionKey, "num_prompts": prompts, "sequence_length": sequenceLength,
+          "random_seed": Int(seed), "checkpoint": dir.path, "dataset": dataDir.path, "sae_variant_label": variant]
+        if let file = attributionFile { params["attributions"] = file.url.path }
+        let modelConfig: [String: Any] = [
+          "n_features": model.config.nFeatures, "sae_variant": model.config.saeVariant.rawValue,
+          "top_k": model.config.topK ?? [], "sae_keys": model.config.saeKeys.map(\.description)]
+        try AblationResultFile.write(point, stem: stem, directory: outDir, layout: fullTensors ? .full : .compact,
+                                     metadata: ["experiment_params": params, "model_config": modelConfig,
+                                                "timestamp": ISO8601DateFormatter().string(from: Date())])
+        done += 1
+        let elapsed = Date().timeIntervalSince(start)
+        Terminal.progress("layer \(point.layer) | N \(point.edges) | point \(done)/\(totalPoints) | KL \(String(format: "%.4f", point.klFullModelMean)) | "
+                          + "\(Terminal.duration(elapsed)) | ETA \(Terminal.duration(elapsed / Double(done) * Double(totalPoints - done)))")
+        var row: [String: Any] = ["layer": point.layer, "edges": point.edges]
+        if let v = jsonNumber(point.klFullModelMean) { row["kl_full_model_mean"] = v }
+        if let v = jsonNumber(point.klCircuitMean) { row["kl_full_circuit_mean"] = v }
+        results.append(row)
+      }
+    }
+    Terminal.clearProgress()
+    let seconds = Date().timeIntervalSince(start)
+    Terminal.line("ablate: \(totalPoints) points in \(Terminal.duration(seconds)) → \(outDir.path)")
+    if common.json {
+      printJSONObject(["results": results])
+    } else {
+      for r in results {
+        print(String(format: "layer %d | edges %d | kl_full_model_mean %.6f | kl_full_circuit_mean %.6f",
+                     r["layer"] as! Int, r["edges"] as! Int, (r["kl_full_model_mean"] as? Double) ?? .nan,
+                     (r["kl_full_circuit_mean"] as? Double) ?? .nan))
+      }
+    }
+  }
+}
+
+Ablate.main()

@@ -1,0 +1,166 @@
+import ArgumentParser
+import CommandSupport
+import Foundation
+import GPT
+import SAE
+import Training
+
+struct TrainSAE: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train-sae",
+    abstract: "Train sparse autoencoders on a frozen GPT with the reference's concurrent trainer.",
+    discussion: """
+      Every SAE of the preset is trained at once; the loss is a vector with one total per SAE (one per pair for \
+      jsae, jsae_block and staircase_block). The run writes <checkpoints-dir>/<name>/: the GPT (model.json, \
+      model.safetensors), sae.json and sae.*.safetensors (each SAE or pair saved whenever its val loss is at its \
+      best; weight-sharing staircase groups only when all members improved), train.log, eval.log, debug.log and \
+      resume/ (the state after the latest evaluation, used by --resume). After the last step the best checkpoint \
+      is reloaded and its L0s, CE-loss increases and compound CE-loss increase are reported.
+
+      Presets: \(SAETrainingConfig.presetNames.joined(separator: ", ")).
+      """)
+
+  @Option(help: ArgumentHelp("SAE training preset name, or a path to a JSON file with the reference's SAETrainingConfig fields (sae_config: a model preset name or an inline model).", valueName: "name|file"))
+  var config: String
+
+  @Option(help: ArgumentHelp("GPT checkpoint directory (model.json + model.safetensors); a name not found as a path is looked up under --checkpoints-dir.", valueName: "dir"))
+  var loadFrom: String
+
+  @Option(help: "Run name (default: the preset's name).")
+  var name: String?
+
+  @Option(help: "Seed of the SAE weight initialisation.")
+  var seed: UInt64 = 0
+
+  @Option(help: "TopK k for every SAE (TopK variants only).")
+  var k: Int?
+
+  @OptionGroup var common: CommonOptions
+
+  @Option(help: "Number of optimisation steps.") var maxSteps: Int?
+  @Option(help: "Linear warmup steps.") var warmupSteps: Int?
+  @Option(help: "Sequences per micro-batch.") var batchSize: Int?
+  @Option(help: "Micro-batches per optimisation step.") var gradientAccumulationSteps: Int?
+  @Option(help: "Peak learning rate.") var learningRate: Float?
+  @Option(help: "Final learning rate of the cosine decay.") var minLr: Float?
+  @Option(help: "Cosine decay after warmup (true/false).") var decayLr: Bool?
+  @Option(help: "Evaluate every N steps (and at step 0 and the last step).") var evalInterval: Int?
+  @Option(help: "Val batches averaged per evaluation (also for the final report).") var evalSteps: Int?
+  @Option(help: "Write a train.log line every N steps.") var logInterval: Int?
+  @Option(help: ArgumentHelp("Sparsity coefficient λ: one value for all, or comma-separated values, one per SAE (one per pair for jsae/jsae_block, where λ weights the Jacobian penalty).", valueName: "λ[,λ…]"))
+  var sparsity: String?
+  @Option(help: "Weight of the SAE terms (regularization trainer).") var regularization: Float?
+  @Option(help: "Weight of the downstream reconstruction term (end-to-end trainer).") var downstream: Float?
+  @Option(help: "JumpReLU straight-through kernel width ε.") var bandwidth: Float?
+
+  @Flag(help: "Continue the run from its resume state (written at every evaluation).")
+  var resume = false
+
+  @Option(help: "Stop after this step as if interrupted, writing a resume state; continue later with --resume.")
+  var stopAfter: Int?
+
+  func run() throws {
+    var c = try loadConfig()
+    if let name { c.name = name }
+    if let v = common.dataDir { c.dataDir = v }
+    if let v = maxSteps { c.maxSteps = v }
+    if let v = warmupSteps { c.warmupSteps = v }
+    if let v = batchSize { c.batchSize = v }
+    if let v = gradientAccumulationSteps { c.gradientAccumulationSteps = v }
+    if let v = learningRate { c.learningRate = v }
+    if let v = minLr { c.minLR = v }
+    if let v = decayLr { c.decayLR = v }
+    if let v = evalInterval { c.evalInterval = v }
+    if let v = evalSteps { c.evalSteps = v }
+    if let v = logInterval { c.logInterval = v }
+    if let v = regularization { c.lossCoefficients.regularization = v }
+    if let v = downstream { c.lossCoefficients.downstream = v }
+    if let v = bandwidth { c.lossCoefficients.bandwidth = v }
+    var model = try c.model()
+    if let k {
+      guard model.saeVariant.isTopK else {
+        throw ToolError("--k applies to TopK variants only; \(model.name) is \(model.saeVariant.rawValue)")
+      }
+      model.topK = [Int](repeating: k, count: model.saeKeys.count)
+      c.saeModel = model
+    }
+    if let sparsity { c.lossCoefficients.sparsity = try parseSparsity(sparsity, model: model) }
+    if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
+    try c.validate()
+
+    let gptDirectory = try locateGPT()
+    let trainer = try ConcurrentSAETrainer(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
+    let start = monotonicSeconds()
+    let verb = resume ? "resumed" : "started"
+    let last = try trainer.train(resume: resume, stopAfter: stopAfter)
+    let seconds = monotonicSeconds() - start
+    let best = trainer.bestLosses.map { String(format: "%.4f", $0) }.joined(separator: " ")
+    Terminal.line("\(verb) run \(c.name): finished step \(last) of \(c.maxSteps) in \(Terminal.duration(seconds)); "
+                  + "best val losses \(best) → \(trainer.runDirectory.path)")
+    if common.json { printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
+  }
+
+  func summary(_ trainer: ConcurrentSAETrainer, steps: Int, seconds: Double) -> [String: Any] {
+    func keyed(_ keys: [SAEKey], _ values: [SAEKey: Float]) -> [String: Double] {
+      var out: [String: Double] = [:]
+      for key in keys { if let v = values[key].flatMap(jsonNumber) { out[key.description] = v } }
+      return out
+    }
+    var out: [String: Any] = ["steps": steps, "max_steps": trainer.config.maxSteps, "seconds": seconds,
+                              "run_directory": trainer.runDirectory.path, "name": trainer.config.name]
+    var best: [String: Double] = [:]
+    for (key, v) in zip(trainer.layout.entryKeys, trainer.bestLosses) { if let v = jsonNumber(v) { best[key.description] = v } }
+    out["best_val_losses"] = best
+    if let m = trainer.finalMetrics, let model = trainer.finalModel {
+      out["l0"] = keyed(model.keys, m.l0)
+      out["ce_loss_increase"] = keyed(model.ceIncreaseKeys, m.ceIncrease)
+      if let v = jsonNumber(m.compoundCEIncrease) { out["compound_ce_loss_increase"] = v }
+      if let v = jsonNumber(m.ceLoss) { out["ce_loss"] = v }
+    }
+    return out
+  }
+
+  /// λ values from `--sparsity`: one for all, or one per SAE (per pair for jsae/jsae_block).
+  func parseSparsity(_ text: String, model: SAEModelConfig) throws -> [Float] {
+    var values: [Float] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+      let s = part.trimmingCharacters(in: .whitespaces)
+      guard let v = Float(s), v.isFinite, v >= 0 else { throw ToolError("--sparsity: '\(s)' is not a number ≥ 0") }
+      values.append(v)
+    }
+    let n = SAETrainingConfig.sparsityCount(for: model)
+    if values.count == 1 { return [Float](repeating: values[0], count: n) }
+    guard values.count == n else {
+      let unit = n == model.saeKeys.count ? "SAE" : "pair"
+      throw ToolError("--sparsity has \(values.count) values; \(model.name) needs 1 or \(n) (one per \(unit))")
+    }
+    return values
+  }
+
+  /// The GPT checkpoint directory: `--load-from` as a path, else `<checkpoints-dir>/<load-from>`.
+  func locateGPT() throws -> URL {
+    let fm = FileManager.default
+    let direct = URL(fileURLWithPath: loadFrom)
+    if fm.fileExists(atPath: direct.path) { return direct }
+    let named = common.checkpointsURL.appendingPathComponent(loadFrom)
+    if fm.fileExists(atPath: named.path) { return named }
+    throw ToolError("GPT checkpoint '\(loadFrom)' not found (neither \(direct.path) nor \(named.path) exists)")
+  }
+
+  func loadConfig() throws -> SAETrainingConfig {
+    if let preset = SAETrainingConfig.preset(config) { return preset }
+    let url = URL(fileURLWithPath: config)
+    guard FileManager.default.fileExists(atPath: url.path) else {
+      throw ToolError("unknown SAE training config '\(config)' (presets: \(SAETrainingConfig.presetNames.joined(separator: ", ")); or give a JSON file path)")
+    }
+    do {
+      return try JSONDecoder().decode(SAETrainingConfig.self, from: Data(contentsOf: url))
+    } catch let e as DecodingError {
+      throw ToolError("\(url.path) is not a valid SAE training config: \(describe(e))")
+    } catch {
+      throw ToolError("cannot read \(url.path): \(error.localizedDescription)")
+    }
+  }
+}
+
+TrainSAE.main()
