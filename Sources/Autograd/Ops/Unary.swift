@@ -61,7 +61,9 @@ extension Variable {
   /// GELU with the tanh approximation (fused forward/backward kernel).
   public func gelu() -> Variable {
     let x = value
-    return Variable.record(x.unary(.gelu), operation: "gelu", inputs: [self]) { g in [x.geluBackward(g)] }
+    guard GradMode.isEnabled && requiresGrad else { return Variable(x.unary(.gelu)) }
+    let (y, sigmoid) = x.geluSavingSigmoid()  // saves σ(2u) so the backward needs no exponential
+    return Variable.record(y, operation: "gelu", inputs: [self]) { g in [x.geluBackward(g, sigmoid: sigmoid)] }
   }
 
   /// Clamps to [lower, upper]; the gradient passes where the input lies inside the interval.

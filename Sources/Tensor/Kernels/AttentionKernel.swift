@@ -22,7 +22,7 @@ public enum AttentionKernel {
     let hs = c / heads
     let scale = 1 / Float(hs).squareRoot()
     var y = Tensor(uninitialized: [b, t, c])
-    var probs = Tensor(zeros: [b, heads, t, t])
+    var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
     let py = y.unsafeMutablePointer(), pp = probs.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime(qkv) {
@@ -42,7 +42,7 @@ public enum AttentionKernel {
             for row in r0..<r1 {
               let pr = p + row * t
               SoftmaxKernel.softmaxRow(pr, pr, row + 1)
-              if row + 1 < r1 { (pr + row + 1).update(repeating: 0, count: r1 - row - 1) }
+              if row + 1 < t { (pr + row + 1).update(repeating: 0, count: t - row - 1) }
             }
             // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
             BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
@@ -62,7 +62,8 @@ public enum AttentionKernel {
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
     let hs = c / heads
     let scale = 1 / Float(hs).squareRoot()
-    var dqkv = Tensor(zeros: qkv.shape)
+    // Every element is written: blocks run last to first, and the last block (keys 0..<T) initialises dK and dV.
+    var dqkv = Tensor(uninitialized: qkv.shape)
     let pd = dqkv.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime((qkv, dy, cache.probabilities)) {
@@ -76,15 +77,16 @@ public enum AttentionKernel {
           let dq = pd + bi * t * 3 * c + h * hs, dk = dq + c, dv = dq + 2 * c
           let p = pp + bh * t * t
           let g = pdy + bi * t * c + h * hs
-          var r0 = 0
-          while r0 < t {
+          var r0 = ((t - 1) / blk) * blk
+          while r0 >= 0 {
             let r1 = Swift.min(t, r0 + blk), m = r1 - r0
+            let accumulate: Float = r1 == t ? 0 : 1
             // dP = dY · Vᵀ   [m, r1]
             BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
                        a: g + r0 * c, lda: c, b: v, ldb: 3 * c, c: dp, ldc: r1)
             // dV[0..<r1] += Pᵀ · dY
             BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
-                       a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: 1, c: dv, ldc: 3 * c)
+                       a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: accumulate, c: dv, ldc: 3 * c)
             // dS = P ⊙ (dP − Σ_j P·dP), causal entries only
             for i in 0..<m {
               let row = r0 + i
@@ -99,8 +101,8 @@ public enum AttentionKernel {
                        a: dp, lda: r1, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
             // dK[0..<r1] += scale · dSᵀ · Q[r0..<r1]
             BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
-                       a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: 1, c: dk, ldc: 3 * c)
-            r0 = r1
+                       a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: accumulate, c: dk, ldc: 3 * c)
+            r0 -= blk
           }
         }
       }

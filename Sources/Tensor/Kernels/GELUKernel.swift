@@ -21,6 +21,46 @@ public enum GELUKernel {
     while i < n { y[i] = scalar(x[i]); i += 1 }
   }
 
+  /// y = gelu(x) and s = σ(2u) over n elements; `backward(x:sigmoid:)` then needs no exponential.
+  @inline(__always)
+  public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while VectorMath.vectorized && i + 8 <= n {
+      let v = VectorMath.load(x + i)
+      let v3: SIMD8<Float> = v * v * v
+      let minus2u: SIMD8<Float> = (v + a * v3) * (-2 * c)
+      let sv: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
+      VectorMath.store(sv, sigmoid + i)
+      VectorMath.store(v * sv, y + i)
+      i += 8
+    }
+    while i < n {
+      let sv = 1 / (1 + expf(-2 * c * (x[i] + a * x[i] * x[i] * x[i])))
+      sigmoid[i] = sv
+      y[i] = x[i] * sv
+      i += 1
+    }
+  }
+
+  /// dx = dy · gelu′(x) from the saved s = σ(2u) (dx may alias dy).
+  @inline(__always)
+  public static func backward(_ x: UnsafePointer<Float>, sigmoid: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                              _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while VectorMath.vectorized && i + 8 <= n {
+      let v = VectorMath.load(x + i), sv = VectorMath.load(sigmoid + i)
+      let du: SIMD8<Float> = (3 * a * v * v + 1) * (2 * c)
+      let d: SIMD8<Float> = sv + v * sv * (1 - sv) * du
+      VectorMath.store(VectorMath.load(dy + i) * d, dx + i)
+      i += 8
+    }
+    while i < n {
+      let v = x[i], sv = sigmoid[i]
+      dx[i] = dy[i] * (sv + v * sv * (1 - sv) * 2 * c * (1 + 3 * a * v * v))
+      i += 1
+    }
+  }
+
   /// dx = dy · gelu′(x) over n elements (dx may alias dy), with s = σ(2u):
   /// gelu′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²).
   @inline(__always)
@@ -39,19 +79,46 @@ public enum GELUKernel {
     while i < n { dx[i] = dy[i] * scalarDerivative(x[i]); i += 1 }
   }
 
-  /// Plain scalar gelu (reference).
+  /// Scalar gelu, in the same σ(2u) form (the tanh form loses digits to cancellation for negative x).
   public static func scalar(_ x: Float) -> Float {
-    0.5 * x * (1 + tanhf(c * (x + a * x * x * x)))
+    x / (1 + expf(-2 * c * (x + a * x * x * x)))
   }
 
-  /// Plain scalar derivative gelu′(x) (reference).
+  /// Scalar derivative gelu′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²), s = σ(2u).
   public static func scalarDerivative(_ x: Float) -> Float {
-    let t = tanhf(c * (x + a * x * x * x))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x)
+    let s = 1 / (1 + expf(-2 * c * (x + a * x * x * x)))
+    return s + x * s * (1 - s) * 2 * c * (1 + 3 * a * x * x)
   }
 }
 
 extension Tensor {
+  /// gelu(self) and σ(2u) for a later `geluBackward(_:sigmoid:)`.
+  public func geluSavingSigmoid() -> (Tensor, sigmoid: Tensor) {
+    var y = Tensor(uninitialized: shape), sg = Tensor(uninitialized: shape)
+    let py = y.unsafeMutablePointer(), ps = sg.unsafeMutablePointer()
+    withExtendedLifetime(storage) {
+      let p = storage.pointer
+      Parallel.forRanges(count, grain: 1 << 15) { r in
+        GELUKernel.forward(p + r.lowerBound, py + r.lowerBound, sigmoid: ps + r.lowerBound, r.count)
+      }
+    }
+    return (y, sg)
+  }
+
+  /// Backward of gelu from the σ(2u) saved by `geluSavingSigmoid`.
+  public func geluBackward(_ upstream: Tensor, sigmoid: Tensor) -> Tensor {
+    precondition(upstream.shape == shape && sigmoid.shape == shape, "gelu backward: gradient \(upstream.shape), sigmoid \(sigmoid.shape) vs input \(shape)")
+    var out = Tensor(uninitialized: shape)
+    let po = out.unsafeMutablePointer()
+    withExtendedLifetime((storage, upstream.storage, sigmoid.storage)) {
+      let p = storage.pointer, g = upstream.storage.pointer, ps = sigmoid.storage.pointer
+      Parallel.forRanges(count, grain: 1 << 15) { r in
+        GELUKernel.backward(p + r.lowerBound, sigmoid: ps + r.lowerBound, g + r.lowerBound, po + r.lowerBound, r.count)
+      }
+    }
+    return out
+  }
+
   /// gelu′(x) elementwise.
   public func geluDerivative() -> Tensor {
     let ones = Tensor(shape: shape, repeating: 1)

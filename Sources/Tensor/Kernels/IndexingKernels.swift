@@ -141,19 +141,34 @@ public enum TopKKernel {
     return a > b || (a == b && ia < ib)
   }
 
-  /// Writes the k best (value, index) pairs of x[0..<n] in rank order. Once k candidates are held, blocks
-  /// of 8 values that cannot enter (all ≤ the current k-th value, no NaN) are skipped with one comparison.
+  /// Writes the k best (value, index) pairs of x[0..<n] in rank order.
+  ///
+  /// Fast path (k ≤ 32, n ≥ 8·⌈k/8⌉): lane-wise maxima of ⌈k/8⌉ running SIMD accumulators give at least k
+  /// distinct elements of the row; the k-th largest of them, L, is a lower bound of the row's k-th largest value,
+  /// so elements below L are skipped without a comparison against the candidate list. After k candidates are
+  /// held, blocks of 8 that cannot enter (all ≤ the current k-th value) are skipped with one comparison.
+  /// NaN ranks above every number and is never skipped.
   @inline(__always)
   public static func selectRow(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int,
                                _ vals: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    var lowerBound = -Float.infinity
+    let lanes = 4  // 32 candidates: a tighter bound than the ⌈k/8⌉ lanes that suffice
+    if VectorMath.vectorized && k <= 32 && n >= 8 * lanes * 2 {
+      lowerBound = laneBound(x, n, k, lanes)
+    }
     var filled = 0
     var j = 0
     while j < n {
-      if VectorMath.vectorized && filled == k && j + 8 <= n {
+      if VectorMath.vectorized && j + 8 <= n {
         let v = VectorMath.load(x + j)
-        let kth = VectorMath.V(repeating: vals[k - 1])
-        // A later index never wins a tie, so only strictly larger values (or NaN) can enter.
-        if !any((v .> kth) .| (v .!= v)) {
+        let enters: SIMDMask<SIMD8<Int32>>
+        if filled == k {
+          // A later index never wins a tie, so only strictly larger values (or NaN) can enter.
+          enters = (v .> VectorMath.V(repeating: vals[k - 1])) .| (v .!= v)
+        } else {
+          enters = (v .>= VectorMath.V(repeating: lowerBound)) .| (v .!= v)
+        }
+        if !any(enters) {
           j += 8
           continue
         }
@@ -163,6 +178,8 @@ public enum TopKKernel {
       if filled == k {
         if !before(v, ij, vals[k - 1], idx[k - 1]) { continue }
         filled -= 1
+      } else if v < lowerBound {
+        continue
       }
       var pos = filled
       while pos > 0 && before(v, ij, vals[pos - 1], idx[pos - 1]) {
@@ -173,6 +190,47 @@ public enum TopKKernel {
       vals[pos] = v
       idx[pos] = ij
       filled += 1
+    }
+  }
+
+  /// The k-th largest of the 8·`lanes` lane maxima of `lanes` interleaved accumulators over the full blocks
+  /// of x (NaN lanes ignored; −∞ when fewer than k finite maxima exist).
+  @inline(__always)
+  static func laneBound(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int, _ lanes: Int) -> Float {
+    let step = 8 * lanes
+    var acc = (VectorMath.load(x), lanes > 1 ? VectorMath.load(x + 8) : VectorMath.load(x),
+               lanes > 2 ? VectorMath.load(x + 16) : VectorMath.load(x), lanes > 3 ? VectorMath.load(x + 24) : VectorMath.load(x))
+    var b = step
+    while b + step <= n {
+      acc.0 = VectorMath.max(acc.0, VectorMath.load(x + b))
+      if lanes > 1 { acc.1 = VectorMath.max(acc.1, VectorMath.load(x + b + 8)) }
+      if lanes > 2 { acc.2 = VectorMath.max(acc.2, VectorMath.load(x + b + 16)) }
+      if lanes > 3 { acc.3 = VectorMath.max(acc.3, VectorMath.load(x + b + 24)) }
+      b += step
+    }
+    // k-th largest of the 8·lanes candidates (partial insertion into a descending list of k).
+    var top = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+    return withUnsafeMutableBytes(of: &top) { raw -> Float in
+      let list = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+      var count = 0
+      func offer(_ v: Float) {
+        guard !v.isNaN else { return }
+        if count == k && v <= list[k - 1] { return }
+        var pos = count < k ? count : k - 1
+        while pos > 0 && list[pos - 1] < v { list[pos] = list[pos - 1]; pos -= 1 }
+        list[pos] = v
+        if count < k { count += 1 }
+      }
+      for l in 0..<8 {
+        offer(acc.0[l])
+        if lanes > 1 { offer(acc.1[l]) }
+        if lanes > 2 { offer(acc.2[l]) }
+        if lanes > 3 { offer(acc.3[l]) }
+      }
+      return count == k ? list[k - 1] : -Float.infinity
     }
   }
 

@@ -25,13 +25,28 @@ public enum LayerNormKernel {
       Parallel.forRanges(rows, grain: Swift.max(1, 16384 / c)) { r in
         for row in r {
           let xr = px + row * c, yr = py + row * c
-          var s: Float = 0
-          for j in 0..<c { s += xr[j] }
-          let m = s / Float(c)
-          var v: Float = 0
-          for j in 0..<c { let d = xr[j] - m; v += d * d }
-          let rs = 1 / (v / Float(c) + eps).squareRoot()
-          for j in 0..<c { yr[j] = (xr[j] - m) * rs * pw[j] + pb[j] }
+          let m: Float, rs: Float
+          if VectorMath.vectorized && c % 8 == 0 {
+            var sv = VectorMath.V()
+            for j in stride(from: 0, to: c, by: 8) { sv += VectorMath.load(xr + j) }
+            m = sv.sum() / Float(c)
+            let mv = VectorMath.V(repeating: m)
+            var vv = VectorMath.V()
+            for j in stride(from: 0, to: c, by: 8) { let d = VectorMath.load(xr + j) - mv; vv += d * d }
+            rs = 1 / (vv.sum() / Float(c) + eps).squareRoot()
+            let rv = VectorMath.V(repeating: rs)
+            for j in stride(from: 0, to: c, by: 8) {
+              VectorMath.store((VectorMath.load(xr + j) - mv) * rv * VectorMath.load(pw + j) + VectorMath.load(pb + j), yr + j)
+            }
+          } else {
+            var s: Float = 0
+            for j in 0..<c { s += xr[j] }
+            m = s / Float(c)
+            var v: Float = 0
+            for j in 0..<c { let d = xr[j] - m; v += d * d }
+            rs = 1 / (v / Float(c) + eps).squareRoot()
+            for j in 0..<c { yr[j] = (xr[j] - m) * rs * pw[j] + pb[j] }
+          }
           pm[row] = m
           pr[row] = rs
         }
@@ -59,6 +74,25 @@ public enum LayerNormKernel {
           for row in lo..<hi {
             let xr = px + row * c, g = pdy + row * c, o = pdx + row * c
             let m = pm[row], rs = pr[row]
+            if VectorMath.vectorized && c % 8 == 0 {
+              let mv = VectorMath.V(repeating: m), rv = VectorMath.V(repeating: rs)
+              var sd = VectorMath.V(), sdx = VectorMath.V()
+              for j in stride(from: 0, to: c, by: 8) {
+                let gv = VectorMath.load(g + j)
+                let xh = (VectorMath.load(xr + j) - mv) * rv
+                let dn = gv * VectorMath.load(pw + j)
+                sd += dn
+                sdx += dn * xh
+                VectorMath.store(VectorMath.load(dw + j) + gv * xh, dw + j)
+                VectorMath.store(VectorMath.load(db + j) + gv, db + j)
+              }
+              let mDn = VectorMath.V(repeating: sd.sum() / Float(c)), mDnX = VectorMath.V(repeating: sdx.sum() / Float(c))
+              for j in stride(from: 0, to: c, by: 8) {
+                let xh = (VectorMath.load(xr + j) - mv) * rv
+                VectorMath.store((VectorMath.load(g + j) * VectorMath.load(pw + j) - mDn - xh * mDnX) * rv, o + j)
+              }
+              continue
+            }
             var sumDn: Float = 0, sumDnX: Float = 0
             for j in 0..<c {
               let xh = (xr[j] - m) * rs

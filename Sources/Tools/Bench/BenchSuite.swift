@@ -2,6 +2,7 @@ import Autograd
 import Foundation
 import GPT
 import Tensor
+import SAE
 import Training
 import ArgumentParser
 
@@ -76,6 +77,14 @@ struct BenchSuite {
     let attnFlops = 6 * 2 * Double(batch * heads) * Double(t * (t + 1) / 2) * Double(c / heads)
     out.append(row("attention fwd+bwd [\(batch), \(t), \(3 * c)] \(heads) heads", seconds: attnSeconds, flops: attnFlops,
                    note: "causal FLOPs"))
+    if ProcessInfo.processInfo.environment["BENCH_ATTENTION_BLOCKS"] != nil {
+      for blk in [16, 32, 64, 128] {
+        let fs = measure(budget: budget) { _ = AttentionKernel.forward(qkv, heads: heads, rowBlock: blk) }
+        let (_, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: blk)
+        let bs = measure(budget: budget) { _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache, rowBlock: blk) }
+        out.append(row("  attention rowBlock \(blk): fwd \(String(format: "%.2f", fs * 1e3)) ms, bwd", seconds: bs))
+      }
+    }
     // Cross-entropy [B·T, V]
     let logits = Tensor.normal([n, vocab], generator: &g)
     let targets = IntTensor(shape: [n], scalars: (0..<n).map { Int32(($0 * 7) % vocab) })
@@ -151,5 +160,28 @@ extension BenchSuite {
       _ = try! trainer.trainStep(step: step, learningRate: 1e-3)
     }
     return row("\(label) train step B\(batch)", seconds: seconds, note: String(format: "%.0f tokens/s", Double(batch * t) / seconds))
+  }
+
+  /// The parts of an SAE step: the frozen GPT's activations, the SAE forwards, and backward of the summed losses.
+  func saeStepParts(preset: String) throws -> [BenchResult] {
+    guard let config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
+    let m = try config.model()
+    let gpt = try GPT(config: try m.architecture(), seed: 1)
+    gpt.setRequiresGrad(false)
+    let model = try SparsifiedGPT(gpt: gpt, config: m.saeConfig, seed: 1)
+    var g = RandomGenerator(seed: 4)
+    let tokens = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: 128)) })
+    let acts = try model.activations(tokens)
+    let actSeconds = measure(budget: budget) { _ = try! model.activations(tokens) }
+    let fwdSeconds = measure(budget: budget) {
+      for sae in model.orderedSAEs { _ = sae(Variable(acts[sae.key]!)) }
+    }
+    let bwdSeconds = measure(budget: budget) {
+      let losses = model.orderedSAEs.map { $0(Variable(acts[$0.key]!)).losses.total }
+      losses.dropFirst().reduce(losses[0], +).backward()
+    } - fwdSeconds
+    return [row("  GPT activations at \(m.saeKeys.count) keys (no grad)", seconds: actSeconds),
+            row("  \(m.saeKeys.count) SAE forwards (fused TopK)", seconds: fwdSeconds),
+            row("  backward of the summed SAE losses", seconds: bwdSeconds)]
   }
 }

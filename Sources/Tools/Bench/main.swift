@@ -41,7 +41,10 @@ struct BenchCommand: ParsableCommand {
     if groups.contains("sgemm") { results += suite.sgemmShapes() }
     if groups.contains("kernels") { results += suite.kernels() }
     if groups.contains("gpt") { results += try suite.gptStep() }
-    if groups.contains("sae") { results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)")) }
+    if groups.contains("sae") {
+      results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)"))
+      results += try suite.saeStepParts(preset: "topk.shakespeare_64x4")
+    }
     report(results, peak: peak.gflops)
   }
 

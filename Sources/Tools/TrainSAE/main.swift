@@ -15,7 +15,13 @@ struct TrainSAE: ParsableCommand {
       model.safetensors), sae.json and sae.*.safetensors (each SAE or pair saved whenever its val loss is at its \
       best; weight-sharing staircase groups only when all members improved), train.log, eval.log, debug.log and \
       resume/ (the state after the latest evaluation, used by --resume). After the last step the best checkpoint \
-      is reloaded and its L0s, CE-loss increases and compound CE-loss increase are reported.
+      is reloaded and its L0s, CE-loss increases and compound CE-loss increase are reported (and, for jsae and \
+      jsae_block, each pair's Jacobian sparsity J).
+
+      jsae / jsae_block runs add λ·J per pair (λ from --sparsity) and are named <config name>-sparse-{λ:.1e} \
+      (per-pair λ: the values joined by _) unless --name is given. --sweep trains one such run per λ of a grid \
+      (e.g. --sweep 0,1.0e-3,1.8e-3,3.3e-3 or --sweep paper), one after another, and prints a table of λ, L0, \
+      CE-loss increase and J per layer; finished runs are skipped, --resume continues stopped ones.
 
       Presets: \(SAETrainingConfig.presetNames.joined(separator: ", ")).
       """)
@@ -26,7 +32,7 @@ struct TrainSAE: ParsableCommand {
   @Option(help: ArgumentHelp("GPT checkpoint directory (model.json + model.safetensors); a name not found as a path is looked up under --checkpoints-dir.", valueName: "dir"))
   var loadFrom: String
 
-  @Option(help: "Run name (default: the preset's name).")
+  @Option(help: "Run name (default: the preset's name; for jsae/jsae_block <name>-sparse-{λ:.1e}; with --sweep the prefix of the run names).")
   var name: String?
 
   @Option(help: "Seed of the SAE weight initialisation.")
@@ -53,7 +59,10 @@ struct TrainSAE: ParsableCommand {
   @Option(help: "Weight of the downstream reconstruction term (end-to-end trainer).") var downstream: Float?
   @Option(help: "JumpReLU straight-through kernel width ε.") var bandwidth: Float?
 
-  @Flag(help: "Continue the run from its resume state (written at every evaluation).")
+  @Option(help: ArgumentHelp("Train one jsae/jsae_block run per λ (the same λ for every pair), one after another, and print a table: comma-separated λ values, or 'paper' for the paper's 13-value grid.", valueName: "λ,λ…|paper"))
+  var sweep: String?
+
+  @Flag(help: "Continue the run from its resume state (written at every evaluation); with --sweep, continue the grid's stopped runs.")
   var resume = false
 
   @Option(help: "Stop after this step as if interrupted, writing a resume state; continue later with --resume.")
@@ -84,7 +93,17 @@ struct TrainSAE: ParsableCommand {
       model.topK = [Int](repeating: k, count: model.saeKeys.count)
       c.saeModel = model
     }
-    if let sparsity { c.lossCoefficients.sparsity = try parseSparsity(sparsity, model: model) }
+    if let sweep { return try runSweep(sweep, config: c) }
+    var lambdas: SparsityArgument?
+    if let sparsity {
+      let parsed = try SparsityArgument(parsing: sparsity, for: model)
+      c.lossCoefficients.sparsity = parsed.floats
+      lambdas = parsed
+    }
+    if name == nil, SparsityArgument.namesRuns(of: model) {
+      let effective = lambdas ?? SparsityArgument(values: (c.lossCoefficients.sparsity ?? []).map { Double($0) })
+      if !effective.values.isEmpty { c.name = SparsityArgument.defaultRunName(base: c.name, lambdas: effective) }
+    }
     if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
     try c.validate()
 
@@ -116,25 +135,31 @@ struct TrainSAE: ParsableCommand {
       out["ce_loss_increase"] = keyed(model.ceIncreaseKeys, m.ceIncrease)
       if let v = jsonNumber(m.compoundCEIncrease) { out["compound_ce_loss_increase"] = v }
       if let v = jsonNumber(m.ceLoss) { out["ce_loss"] = v }
+      if !m.jacobianL1.isEmpty { out["jacobian_l1"] = keyed(model.ceIncreaseKeys, m.jacobianL1) }
     }
     return out
   }
 
-  /// λ values from `--sparsity`: one for all, or one per SAE (per pair for jsae/jsae_block).
-  func parseSparsity(_ text: String, model: SAEModelConfig) throws -> [Float] {
-    var values: [Float] = []
-    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-      let s = part.trimmingCharacters(in: .whitespaces)
-      guard let v = Float(s), v.isFinite, v >= 0 else { throw ToolError("--sparsity: '\(s)' is not a number ≥ 0") }
-      values.append(v)
+  /// `--sweep`: the λ grid's runs of `config`, then the table (and JSON).
+  func runSweep(_ grid: String, config: SAETrainingConfig) throws {
+    if sparsity != nil { throw ToolError("--sweep sets λ per run; drop --sparsity") }
+    if stopAfter != nil { throw ToolError("--stop-after does not apply to --sweep (interrupt the sweep and continue it with --resume)") }
+    let sweep = try JSAESweep(base: config, lambdas: try JSAESweep.parseGrid(grid), gptDirectory: try locateGPT(),
+                              checkpointsDirectory: common.checkpointsURL, seed: seed)
+    let start = monotonicSeconds()
+    let results = try sweep.run(resume: resume)
+    Terminal.line("sweep of \(results.count) runs done in \(Terminal.duration(monotonicSeconds() - start)) → \(common.checkpointsURL.path)")
+    let table = JSAESweep.table(results)
+    if common.json {
+      Terminal.line(table)
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+      struct Output: Encodable { var runs: [JSAESweepResult] }
+      print(String(decoding: try encoder.encode(Output(runs: results)), as: UTF8.self))
+    } else {
+      print(table)
     }
-    let n = SAETrainingConfig.sparsityCount(for: model)
-    if values.count == 1 { return [Float](repeating: values[0], count: n) }
-    guard values.count == n else {
-      let unit = n == model.saeKeys.count ? "SAE" : "pair"
-      throw ToolError("--sparsity has \(values.count) values; \(model.name) needs 1 or \(n) (one per \(unit))")
-    }
-    return values
   }
 
   /// The GPT checkpoint directory: `--load-from` as a path, else `<checkpoints-dir>/<load-from>`.

@@ -129,8 +129,10 @@ public final class ConcurrentSAETrainer: TrainingTask {
     return (acts, outputs)
   }
 
-  /// The loss vector of one batch (one scalar per entry) and the extra terms' outputs.
-  func lossVector(_ tokens: IntTensor, training: Bool) throws -> (entries: [Variable], extras: [SAEExtraLoss]) {
+  /// The loss vector of one batch (one scalar per entry) and the extra terms' outputs; at evaluation
+  /// `metrics` (the batch's `SparsifiedGPT.metrics`) is handed to the terms for reuse.
+  func lossVector(_ tokens: IntTensor, training: Bool, metrics: SparsifiedMetrics? = nil)
+    throws -> (entries: [Variable], extras: [SAEExtraLoss]) {
     let (acts, outputs) = try forward(tokens)
     let keys = model.keys
     var entries = layout.entries.map { members in
@@ -139,7 +141,7 @@ public final class ConcurrentSAETrainer: TrainingTask {
     var extras: [SAEExtraLoss] = []
     if !lossTerms.isEmpty {
       let batch = SAELossBatch(model: model, tokens: tokens, activations: acts, outputs: outputs, layout: layout,
-                               coefficients: config.lossCoefficients, isTraining: training)
+                               coefficients: config.lossCoefficients, isTraining: training, metrics: metrics)
       for term in lossTerms {
         let extra = try term.loss(for: batch)
         guard extra.perEntry.count == layout.count else {
@@ -197,7 +199,7 @@ public final class ConcurrentSAETrainer: TrainingTask {
       guard includeLosses else { continue }
       var entry = layout.entries.map { $0.reduce(0.0) { $0 + Double(m.saeLoss[keys[$1]]!) } }
       if !lossTerms.isEmpty {
-        let extras = try withNoGrad { try lossVector(x, training: false).extras }
+        let extras = try withNoGrad { try lossVector(x, training: false, metrics: m).extras }
         for extra in extras {
           for (e, v) in extra.perEntry.enumerated() { if let v { entry[e] += Double(v.value.scalar) } }
           for (name, values) in extra.metrics {
@@ -285,6 +287,9 @@ public final class ConcurrentSAETrainer: TrainingTask {
       Terminal.line("Final L0s: " + LogValue.vector(best.keys.map { m.l0[$0]! }).rendered)
       Terminal.line("Final CE loss increases: " + LogValue.vector(best.ceIncreaseKeys.map { m.ceIncrease[$0]! }).rendered)
       Terminal.line("Final compound CE loss increase: " + LogValue.float(m.compoundCEIncrease).rendered)
+      if !m.jacobianL1.isEmpty {
+        Terminal.line("Final Jacobian L1s: " + LogValue.vector(best.ceIncreaseKeys.map { m.jacobianL1[$0]! }).rendered)
+      }
     }
   }
 

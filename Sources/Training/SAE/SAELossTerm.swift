@@ -20,6 +20,9 @@ public struct SAELossBatch {
   public let coefficients: SAELossCoefficients
   /// True for a training step, false at evaluation.
   public let isTraining: Bool
+  /// At evaluation, the batch's `SparsifiedGPT.metrics` (same clean forward), which terms may reuse instead of
+  /// recomputing (e.g. `jacobianL1`); nil during training.
+  public internal(set) var metrics: SparsifiedMetrics? = nil
 }
 
 /// What an extra loss term contributes for one batch.
@@ -58,10 +61,11 @@ public enum SAELossTermRegistry {
 
   nonisolated(unsafe) private static var factories: [SAEVariant: Factory] = builtInFactories()
 
-  /// The terms built into the toolkit, by variant (the JSAE Jacobian penalty belongs here for `jsae` and
-  /// `jsae_block`).
+  /// The terms built into the toolkit, by variant: the Jacobian sparsity penalty (`JacobianSparsityTerm`)
+  /// for `jsae` and `jsae_block`.
   static func builtInFactories() -> [SAEVariant: Factory] {
-    [:]
+    let jacobian: Factory = { config, model in [try JacobianSparsityTerm(config: config, model: model)] }
+    return [.jsae: jacobian, .jsaeBlock: jacobian]
   }
 
   /// Adds or replaces the terms of `variant`.
