@@ -36,18 +36,37 @@ extension Tensor {
           }
         }
       } else {
-        Parallel.forRanges(outer * ((inner + 255) / 256), grain: Swift.max(1, 65536 / Swift.max(1, n * Swift.min(inner, 256)))) { r in
-          let blocks = (inner + 255) / 256
-          var acc = [Double](repeating: 0, count: 256)
+        // Split the reduced axis into parts (so that a single [rows, cols] column sum uses every core); each
+        // part adds rows in Float over runs of 64 rows (contiguous, vectorisable), flushing into Double.
+        let parts = Swift.max(1, Swift.min(Parallel.threadCount, n * inner / 65536, n))
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: outer * parts * inner)
+        defer { partial.deallocate() }
+        Parallel.forRanges(outer * parts, grain: 1) { r in
+          let facc = UnsafeMutablePointer<Float>.allocate(capacity: inner)
+          defer { facc.deallocate() }
           for item in r {
-            let o = item / blocks, b = item % blocks
-            let lo = b * 256, hi = Swift.min(inner, lo + 256)
-            for j in 0..<(hi - lo) { acc[j] = 0 }
-            for k in 0..<n {
-              let row = p + (o * n + k) * inner
-              for j in lo..<hi { acc[j - lo] += Double(row[j]) }
+            let o = item / parts, part = item % parts
+            let dacc = partial + item * inner
+            dacc.update(repeating: 0, count: inner)
+            let k0 = n * part / parts, k1 = n * (part + 1) / parts
+            var k = k0
+            while k < k1 {
+              let kEnd = Swift.min(k1, k + 64)
+              facc.update(repeating: 0, count: inner)
+              for kk in k..<kEnd {
+                let row = p + (o * n + kk) * inner
+                for j in 0..<inner { facc[j] += row[j] }
+              }
+              for j in 0..<inner { dacc[j] += Double(facc[j]) }
+              k = kEnd
             }
-            for j in lo..<hi { po[o * inner + j] = Float(acc[j - lo]) }
+          }
+        }
+        for o in 0..<outer {
+          for j in 0..<inner {
+            var total = 0.0
+            for part in 0..<parts { total += partial[(o * parts + part) * inner + j] }
+            po[o * inner + j] = Float(total)
           }
         }
       }

@@ -31,6 +31,15 @@ public final class TensorStorage: @unchecked Sendable {
   }
 }
 
+/// Statistics of the buffer pool behind large tensors.
+public enum TensorMemory {
+  /// Large allocations served from the pool, allocated fresh, and the floats the pool holds now.
+  public static var poolStatistics: (hits: Int, misses: Int, pooledFloats: Int) {
+    let s = BufferPool.shared.statistics
+    return (s.hits, s.misses, s.pooled)
+  }
+}
+
 /// Recycles large float buffers by exact size. Thread-safe; bounded in total bytes.
 final class BufferPool: @unchecked Sendable {
   static let shared = BufferPool()
@@ -42,6 +51,9 @@ final class BufferPool: @unchecked Sendable {
   /// At most this many floats (1 GiB) are held in the pool.
   private let capacity = 256 * 1024 * 1024
 
+  /// Large buffers served from the pool / freshly allocated.
+  private(set) var hits = 0, misses = 0
+
   func take(_ count: Int) -> UnsafeMutablePointer<Float> {
     let n = Swift.max(count, 1)
     if n >= minimumCount {
@@ -49,9 +61,11 @@ final class BufferPool: @unchecked Sendable {
       if var list = free[n], let p = list.popLast() {
         free[n] = list.isEmpty ? nil : list
         pooledFloats -= n
+        hits += 1
         lock.unlock()
         return p
       }
+      misses += 1
       lock.unlock()
     }
     let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
@@ -71,6 +85,13 @@ final class BufferPool: @unchecked Sendable {
       lock.unlock()
     }
     UnsafeMutableRawPointer(p).deallocate()
+  }
+
+  /// (hits, misses, floats currently pooled).
+  var statistics: (hits: Int, misses: Int, pooled: Int) {
+    lock.lock()
+    defer { lock.unlock() }
+    return (hits, misses, pooledFloats)
   }
 
   /// Returns every pooled buffer to the system.

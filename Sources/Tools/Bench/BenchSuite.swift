@@ -122,6 +122,15 @@ struct BenchSuite {
       opt.step()
     }
     _ = fwd
+    if ProcessInfo.processInfo.environment["BENCH_POOL"] != nil {
+      let before = TensorMemory.poolStatistics
+      for _ in 0..<3 {
+        model.zeroGrad()
+        try model.loss(tokens, targets: targets).backward()
+      }
+      let after = TensorMemory.poolStatistics
+      FileHandle.standardError.write(Data("pool per step: \((after.hits - before.hits) / 3) hits, \((after.misses - before.misses) / 3) misses, \(after.pooledFloats * 4 / 1_000_000) MB pooled\n".utf8))
+    }
     let forward = measure(budget: budget) { _ = withNoGrad { try! model.loss(tokens, targets: targets) } }
     let flops = gptStepFlops(config)
     return [

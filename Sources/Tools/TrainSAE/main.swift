@@ -8,10 +8,15 @@ import Training
 struct TrainSAE: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train-sae",
-    abstract: "Train sparse autoencoders on a frozen GPT with the reference's concurrent trainer.",
+    abstract: "Train sparse autoencoders with the reference's concurrent, end-to-end or regularization trainer.",
     discussion: """
-      Every SAE of the preset is trained at once; the loss is a vector with one total per SAE (one per pair for \
-      jsae, jsae_block and staircase_block). The run writes <checkpoints-dir>/<name>/: the GPT (model.json, \
+      Every SAE of the preset is trained at once, with the trainer the preset names (--trainer overrides it). \
+      concurrent: frozen GPT; the loss is a vector with one total per SAE (one per pair for jsae, jsae_block \
+      and staircase_block). e2e (end_to_end): frozen GPT; per SAE, the KL divergence of the logits with that \
+      SAE patched in from the clean logits, plus its sparsity loss, plus --downstream × the MSE of later \
+      blocks' outputs. regularization: the GPT is trained too, on CE plus the mean over SAEs of \
+      λ·reconstruction/‖x‖ + sparsity + λ·aux/‖x‖ (λ = --regularization); one loss, the whole model is saved \
+      when it improves; without --load-from it starts from a fresh GPT. The run writes <checkpoints-dir>/<name>/: the GPT (model.json, \
       model.safetensors), sae.json and sae.*.safetensors (each SAE or pair saved whenever its val loss is at its \
       best; weight-sharing staircase groups only when all members improved), train.log, eval.log, debug.log and \
       resume/ (the state after the latest evaluation, used by --resume). After the last step the best checkpoint \
@@ -29,8 +34,11 @@ struct TrainSAE: ParsableCommand {
   @Option(help: ArgumentHelp("SAE training preset name, or a path to a JSON file with the reference's SAETrainingConfig fields (sae_config: a model preset name or an inline model).", valueName: "name|file"))
   var config: String
 
-  @Option(help: ArgumentHelp("GPT checkpoint directory (model.json + model.safetensors); a name not found as a path is looked up under --checkpoints-dir.", valueName: "dir"))
-  var loadFrom: String
+  @Option(help: ArgumentHelp("GPT checkpoint directory (model.json + model.safetensors); a name not found as a path is looked up under --checkpoints-dir. Required except for the regularization trainer (which otherwise starts from a fresh GPT).", valueName: "dir"))
+  var loadFrom: String?
+
+  @Option(help: ArgumentHelp("Trainer, overriding the preset's: concurrent, e2e (end_to_end) or regularization.", valueName: "kind"))
+  var trainer: SAETrainerKind?
 
   @Option(help: "Run name (default: the preset's name; for jsae/jsae_block <name>-sparse-{λ:.1e}; with --sweep the prefix of the run names).")
   var name: String?
@@ -85,6 +93,7 @@ struct TrainSAE: ParsableCommand {
     if let v = regularization { c.lossCoefficients.regularization = v }
     if let v = downstream { c.lossCoefficients.downstream = v }
     if let v = bandwidth { c.lossCoefficients.bandwidth = v }
+    if let v = self.trainer { c.trainer = v }
     var model = try c.model()
     if let k {
       guard model.saeVariant.isTopK else {
@@ -107,8 +116,8 @@ struct TrainSAE: ParsableCommand {
     if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
     try c.validate()
 
-    let gptDirectory = try locateGPT()
-    let trainer = try ConcurrentSAETrainer(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
+    let gptDirectory: URL? = c.trainer == .regularization && loadFrom == nil ? nil : try locateGPT()
+    let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
     let start = monotonicSeconds()
     let verb = resume ? "resumed" : "started"
     let last = try trainer.train(resume: resume, stopAfter: stopAfter)
@@ -119,7 +128,7 @@ struct TrainSAE: ParsableCommand {
     if common.json { printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
   }
 
-  func summary(_ trainer: ConcurrentSAETrainer, steps: Int, seconds: Double) -> [String: Any] {
+  func summary(_ trainer: SAETrainer, steps: Int, seconds: Double) -> [String: Any] {
     func keyed(_ keys: [SAEKey], _ values: [SAEKey: Float]) -> [String: Double] {
       var out: [String: Double] = [:]
       for key in keys { if let v = values[key].flatMap(jsonNumber) { out[key.description] = v } }
@@ -129,7 +138,15 @@ struct TrainSAE: ParsableCommand {
                               "run_directory": trainer.runDirectory.path, "name": trainer.config.name]
     var best: [String: Double] = [:]
     for (key, v) in zip(trainer.layout.entryKeys, trainer.bestLosses) { if let v = jsonNumber(v) { best[key.description] = v } }
-    out["best_val_losses"] = best
+    if trainer.trainsGPT {
+      if let v = trainer.bestLosses.first.flatMap(jsonNumber) { out["best_val_loss"] = v }
+    } else {
+      out["best_val_losses"] = best
+    }
+    out["trainer"] = trainer.config.trainer.rawValue
+    if let m = trainer.finalMetrics, let model = trainer.finalModel {
+      out["reconstruction_loss"] = keyed(model.keys, m.reconstruct)
+    }
     if let m = trainer.finalMetrics, let model = trainer.finalModel {
       out["l0"] = keyed(model.keys, m.l0)
       out["ce_loss_increase"] = keyed(model.ceIncreaseKeys, m.ceIncrease)
@@ -164,6 +181,7 @@ struct TrainSAE: ParsableCommand {
 
   /// The GPT checkpoint directory: `--load-from` as a path, else `<checkpoints-dir>/<load-from>`.
   func locateGPT() throws -> URL {
+    guard let loadFrom else { throw ToolError("--load-from is required (a GPT checkpoint directory) except for the regularization trainer") }
     let fm = FileManager.default
     let direct = URL(fileURLWithPath: loadFrom)
     if fm.fileExists(atPath: direct.path) { return direct }
@@ -186,6 +204,18 @@ struct TrainSAE: ParsableCommand {
       throw ToolError("cannot read \(url.path): \(error.localizedDescription)")
     }
   }
+}
+
+extension SAETrainerKind: ExpressibleByArgument {
+  /// The reference's names, plus `e2e` / `end-to-end` for `end_to_end`.
+  public init?(argument: String) {
+    switch argument.lowercased() {
+    case "e2e", "end-to-end", "endtoend": self = .endToEnd
+    default: self.init(rawValue: argument.lowercased())
+    }
+  }
+
+  public static var allValueStrings: [String] { ["concurrent", "e2e", "regularization"] }
 }
 
 TrainSAE.main()

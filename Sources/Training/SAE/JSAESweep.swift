@@ -226,14 +226,15 @@ public final class JSAESweep {
     func layer(_ key: String) -> String { String(key.prefix { $0 != "_" }) }
     func cell(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : String(repeating: " ", count: w - s.count) + s + " " }
     func num(_ v: Float?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
-    var header = cell("λ", 8) + cell("steps", 6)
+    func left(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) + " " }
+    var header = left("λ", 8) + cell("steps", 6)
     for p in pairs { header += cell("L0[\(layer(p))]", 11) }
     for p in pairs { header += cell("ΔCE[\(layer(p))]", 8) }
     header += cell("ΔCE(all)", 8)
     for p in pairs { header += cell("J[\(layer(p))]", 10) }
     var lines = [header]
     for r in results {
-      var line = cell(SparsityArgument.format(r.lambda), 8) + cell("\(r.steps)", 6)
+      var line = left(SparsityArgument.format(r.lambda), 8) + cell("\(r.steps)", 6)
       for p in pairs {
         let out = r.keys.first { $0 != p && layer($0) == layer(p) }
         line += cell(num(r.l0[p], "%.2f") + "/" + num(out.flatMap { r.l0[$0] }, "%.2f"), 11)

@@ -21,6 +21,9 @@ public final class JacobianSparsityTerm: SAELossTerm {
   public let lambdas: [Float]
   /// Each pair's (input, output) keys, in layer order (the loss layout's entry order).
   public let pairs: [(input: SAEKey, output: SAEKey)]
+  /// How many pair Jacobians this term has computed itself (evaluation reuses the batch's metrics when it
+  /// has them).
+  public private(set) var computedJacobians = 0
 
   /// The term for `model`, whose variant must be `jsae` with FF-layer keys or `jsae_block` with FF-block keys
   /// and whose SAEs are independent TopK SAEs; `lambdas` holds one value per pair. Throws a one-line error
@@ -83,6 +86,7 @@ public final class JacobianSparsityTerm: SAELossTerm {
   /// J of pair `e` on the batch (an autograd node into W_dec of the input SAE and W_enc of the output SAE).
   func jacobian(_ e: Int, _ batch: SAELossBatch) throws -> Variable {
     let (inKey, outKey) = pairs[e]
+    computedJacobians += 1
     guard let x = batch.activations[inKey] else { throw TrainingError("no clean activation recorded at \(inKey)") }
     guard let inIdx = batch.outputs[inKey]?.topKIndices, let outIdx = batch.outputs[outKey]?.topKIndices else {
       throw TrainingError("no top-k indices for the SAE pair \(inKey) → \(outKey)")

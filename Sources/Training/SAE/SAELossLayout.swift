@@ -58,4 +58,16 @@ public struct SAELossLayout: Equatable, Sendable {
 
   /// Number of entries in the loss vector.
   public var count: Int { entries.count }
+
+  init(entries: [[Int]], entryKeys: [SAEKey], saveUnits: [[Int]]) {
+    self.entries = entries
+    self.entryKeys = entryKeys
+    self.saveUnits = saveUnits
+  }
+
+  /// One entry summing every SAE, saved as one unit (a single scalar loss, as the regularization trainer's);
+  /// the entry is named by the first key.
+  public static func whole(config: SAEConfig) -> SAELossLayout {
+    SAELossLayout(entries: [Array(config.saeKeys.indices)], entryKeys: [config.saeKeys[0]], saveUnits: [[0]])
+  }
 }

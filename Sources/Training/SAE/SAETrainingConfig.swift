@@ -178,5 +178,13 @@ public struct SAETrainingConfig: Codable, Equatable, Sendable {
     if let b = lc.bandwidth { try check(b.isFinite && b > 0, "loss_coefficients.bandwidth must be positive, got \(b)") }
     if let d = lc.downstream { try check(d.isFinite && d >= 0, "loss_coefficients.downstream must be ≥ 0, got \(d)") }
     if let r = lc.regularization { try check(r.isFinite && r >= 0, "loss_coefficients.regularization must be ≥ 0, got \(r)") }
+    switch trainer {
+    case .concurrent: break
+    case .endToEnd:
+      try check(lc.downstream != nil, "the end_to_end trainer needs loss_coefficients.downstream")
+      try check(!m.saeVariant.isPaired, "the end_to_end trainer trains one SAE at a time; variant \(m.saeVariant.rawValue) trains pairs")
+    case .regularization:
+      try check(lc.regularization != nil, "the regularization trainer needs loss_coefficients.regularization")
+    }
   }
 }

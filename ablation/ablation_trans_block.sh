@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# SCALAR, transformer blocks: gradient-selected edge-ablation sweeps (the 35 edge counts, 50 prompts, seed
+# 125) of layers 0–3 for the TopK and Staircase SAEs → ablation/results/trans_block_{topk,staircase}/; then
+# the plots (ablation/plots/TRANSFORMER_BLOCK_i.svg) and the AUC table (ablation/plots/summary.txt).
+# Computes the attributions (and trains) first when missing.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+
+"$SCALAR_ROOT/attributions_trans_block.sh"
+for layer in "${LAYERS[@]}"; do
+  ablate_layer trans_block_topk trans_block_topk "$layer"
+  ablate_layer trans_block_staircase trans_block_staircase "$layer"
+done
+plot_all

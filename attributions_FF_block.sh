@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# SCALAR, FF blocks: integrated-gradients attributions (24 batches × 24 sequences, 4 steps) of the TopK and
+# Staircase pairs → attributions/data/ff_block_{topk,staircase}.safetensors. Trains what is missing first.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
+
+"$SCALAR_ROOT/train_FF_block.sh"
+attribute_run ff_block_topk
+attribute_run ff_block_staircase
