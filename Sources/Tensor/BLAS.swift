@@ -7,7 +7,7 @@ import COpenBLAS
 /// weight-gradient products — by the inner dimension into partial sums.
 public enum BLAS {
   /// Products with at least this many multiply-adds are split over cores.
-  public static var parallelThreshold = 1 << 20
+  public static let parallelThreshold = 1 << 20
 
   private static let configured: Bool = {
     openblas_set_num_threads(1)
@@ -26,7 +26,10 @@ public enum BLAS {
                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
       return
     }
-    if m >= 32 * parts && m >= n / 2 {
+    if k >= 8 * Swift.max(m, n) {
+      splitInner(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: parts)
+    } else if m >= 32 * parts && m >= n / 2 {
       // split rows of C (rows of op(A))
       Parallel.forRanges(parts, grain: 1) { r in
         for p in r {
@@ -47,29 +50,37 @@ public enum BLAS {
         }
       }
     } else {
-      // split the inner dimension: part 0 accumulates into C, the others into scratch, then C += scratch
-      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
-      defer { scratch.deallocate() }
-      Parallel.forRanges(parts, grain: 1) { r in
-        for p in r {
-          let lo = k * p / parts, hi = k * (p + 1) / parts
-          let pa = transposeA ? a + lo * lda : a + lo
-          let pb = transposeB ? b + lo : b + lo * ldb
-          if p == 0 {
-            sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
-                        a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
-          } else {
-            sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
-                        a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: scratch + (p - 1) * m * n, ldc: n)
-          }
+      splitInner(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: parts)
+    }
+  }
+
+  /// Splits the inner dimension (weight-gradient shapes: small C, long K): part 0 accumulates into C, the
+  /// others into scratch, then C += scratch.
+  static func splitInner(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int) {
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
+    defer { scratch.deallocate() }
+    Parallel.forRanges(parts, grain: 1) { r in
+      for p in r {
+        let lo = k * p / parts, hi = k * (p + 1) / parts
+        let pa = transposeA ? a + lo * lda : a + lo
+        let pb = transposeB ? b + lo : b + lo * ldb
+        if p == 0 {
+          sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
+                      a: pa, lda: lda, b: pb, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else {
+          sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: hi - lo, alpha: alpha,
+                      a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: scratch + (p - 1) * m * n, ldc: n)
         }
       }
-      for p in 1..<parts {
-        let s = scratch + (p - 1) * m * n
-        for i in 0..<m {
-          let row = c + i * ldc, srow = s + i * n
-          for j in 0..<n { row[j] += srow[j] }
-        }
+    }
+    for p in 1..<parts {
+      let s = scratch + (p - 1) * m * n
+      for i in 0..<m {
+        let row = c + i * ldc, srow = s + i * n
+        for j in 0..<n { row[j] += srow[j] }
       }
     }
   }

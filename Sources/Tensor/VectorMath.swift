@@ -64,6 +64,22 @@ public enum VectorMath {
     return signed.replacing(with: small, where: ax .< 0.625)
   }
 
+  /// Σ a[i]·b[i] over n elements (8 lanes in optimised builds; a plain loop otherwise).
+  @inline(__always) public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var total: Float = 0
+    if vectorized && n >= 8 {
+      var acc = V()
+      while i + 8 <= n {
+        acc += load(a + i) * load(b + i)
+        i += 8
+      }
+      total = acc.sum()
+    }
+    while i < n { total += a[i] * b[i]; i += 1 }
+    return total
+  }
+
   /// Loads 8 floats.
   @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
     UnsafeRawPointer(p).loadUnaligned(as: V.self)

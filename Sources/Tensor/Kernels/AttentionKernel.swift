@@ -91,8 +91,7 @@ public enum AttentionKernel {
             for i in 0..<m {
               let row = r0 + i
               let pr = p + row * t, dr = dp + i * r1
-              var dot: Float = 0
-              for j in 0...row { dot += pr[j] * dr[j] }
+              let dot = VectorMath.dot(pr, dr, row + 1)
               for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
               if row + 1 < r1 { (dr + row + 1).update(repeating: 0, count: r1 - row - 1) }
             }

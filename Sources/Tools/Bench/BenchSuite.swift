@@ -154,12 +154,15 @@ extension BenchSuite {
   }
 
   /// One optimisation step of an SAE training preset (frozen random GPT, synthetic tokens), as the trainer runs it.
-  func saeStep(preset: String, label: String) throws -> BenchResult {
+  func saeStep(preset: String, label: String, sparsity: Float? = nil) throws -> BenchResult {
     let data = try BenchSuite.syntheticData(tokens: batch * t * 4 + 1)
     defer { try? FileManager.default.removeItem(at: data) }
     guard var config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
     config.dataDir = data.path
     config.batchSize = batch
+    if let sparsity {
+      config.lossCoefficients.sparsity = [Float](repeating: sparsity, count: SAETrainingConfig.sparsityCount(for: try config.model()))
+    }
     let gpt = try GPT(config: try config.model().architecture(), seed: 1)
     let trainer = try ConcurrentSAETrainer(config: config, gpt: gpt, checkpointsDirectory: data.appendingPathComponent("ck"),
                                            seed: 1, echo: false)
