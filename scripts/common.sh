@@ -42,8 +42,8 @@ if [[ "$QUICK" == 1 ]]; then
   # GPT: 600 steps of 32 × 128 tokens (the full recipe: 10,000 steps of 128 × 128).
   GPT_ARGS=(--max-steps 600 --batch-size 32 --warmup-steps 60 --learning-rate 3e-3 --min-lr 3e-4
             --eval-interval 200 --eval-steps 6 --log-interval 50)
-  # SAEs: 400 steps of 32 × 128 tokens, every SAE alike (20,000 / 7,500 steps of 128 × 128 in the full profile).
-  SAE_ARGS=(--max-steps 400 --batch-size 32 --warmup-steps 40 --learning-rate 3e-3 --min-lr 3e-4
+  # SAEs: 300 steps of 24 × 128 tokens, every SAE alike (20,000 / 7,500 steps of 128 × 128 in the full profile).
+  SAE_ARGS=(--max-steps 300 --batch-size 24 --warmup-steps 30 --learning-rate 3e-3 --min-lr 3e-4
             --eval-interval 100 --eval-steps 6 --log-interval 50)
   LONG_SAE_ARGS=()
   ATTRIBUTION_ARGS=(--method ig --steps 4 --batches 2 --batch-size 8)

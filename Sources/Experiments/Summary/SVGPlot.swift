@@ -62,6 +62,25 @@ public struct SVGPlot {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
   }
 
+  /// Top-left corner of a legend box of `width` × `height` inside the plot area: the first of lower left,
+  /// upper right, upper left and lower right (each `margin` from the frame) whose box meets the fewest
+  /// `points` (x, top, bottom: a marker with its error bar, in pixels).
+  static func legendCorner(width: Double, height: Double, plot: (left: Double, top: Double, width: Double, height: Double),
+                           margin: Double, points: [(Double, Double, Double)]) -> (Double, Double) {
+    let x0 = plot.left + margin, x1 = plot.left + plot.width - margin - width
+    let y0 = plot.top + margin, y1 = plot.top + plot.height - margin - height
+    let corners = [(x0, y1), (x1, y0), (x0, y0), (x1, y1)]
+    var best = corners[0], fewest = Int.max
+    for (cx, cy) in corners {
+      var hits = 0
+      for (x, top, bottom) in points where x >= cx - 6 && x <= cx + width + 6 && bottom >= cy - 6 && top <= cy + height + 6 {
+        hits += 1
+      }
+      if hits < fewest { fewest = hits; best = (cx, cy) }
+    }
+    return best
+  }
+
   /// The SVG document.
   public func render() -> String {
     let left = 90.0, right = 30.0, top = 60.0, bottom = 80.0
@@ -125,17 +144,27 @@ public struct SVGPlot {
         }
       }
     }
-    // legend (lower left, as in the paper's plots)
+    // legend: the corner whose box covers the fewest markers and error bars (lower left, as in the paper's
+    // plots, unless the data are there)
     let lh = 24.0
     let boxH = Double(series.count) * lh + 12
     let longest = series.map(\.label.count).max() ?? 10
-    let boxW = Double(longest) * 8.6 + 50
-    let bx = left + 12, by = top + ph - boxH - 12
+    let boxW = Double(longest) * 7.6 + 50
+    let (bx, by) = SVGPlot.legendCorner(width: boxW, height: boxH, plot: (left, top, pw, ph), margin: 12,
+                                        points: series.flatMap { ser in
+                                          ser.x.indices.map { (px(ser.x[$0]), py(ser.upper[$0]), py(ser.lower[$0])) }
+                                        })
     s += "<rect x=\"\(f(bx))\" y=\"\(f(by))\" width=\"\(f(boxW))\" height=\"\(f(boxH))\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999999\"/>\n"
     for (i, ser) in series.enumerated() {
       let color = SVGPlot.palette[i % SVGPlot.palette.count]
       let yy = by + 6 + lh * (Double(i) + 0.5)
-      s += "<line x1=\"\(f(bx + 8))\" y1=\"\(f(yy))\" x2=\"\(f(bx + 34))\" y2=\"\(f(yy))\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
+      let dash = SVGPlot.dashes[i % SVGPlot.dashes.count]
+      s += "<line x1=\"\(f(bx + 8))\" y1=\"\(f(yy))\" x2=\"\(f(bx + 34))\" y2=\"\(f(yy))\" stroke=\"\(color)\" stroke-width=\"2.5\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>"
+      if i % 2 == 0 {
+        s += "<circle cx=\"\(f(bx + 21))\" cy=\"\(f(yy))\" r=\"3.5\" fill=\"\(color)\"/>"
+      } else {
+        s += "<rect x=\"\(f(bx + 17.5))\" y=\"\(f(yy - 3.5))\" width=\"7\" height=\"7\" fill=\"\(color)\"/>"
+      }
       s += "<text x=\"\(f(bx + 40))\" y=\"\(f(yy + 5))\" font-size=\"14\">\(SVGPlot.escape(ser.label))</text>\n"
     }
     s += "</svg>\n"

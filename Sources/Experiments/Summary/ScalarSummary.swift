@@ -73,7 +73,7 @@ public struct ScalarSummary: Sendable {
     }
     let series = labels.compactMap { label -> SVGPlot.Series? in
       guard let c = l.curves[label] else { return nil }
-      return SVGPlot.Series(label: "\(label) (AUC \(ScalarSummary.format(c.auc)) ± \(ScalarSummary.format(c.aucError)))",
+      return SVGPlot.Series(label: "\(label) (AUC \(ScalarSummary.format(c.auc, error: c.aucError, power: .superscript)))",
                             x: c.points.map { Double($0.edges) }, y: c.points.map(\.interval.mean),
                             lower: c.points.map(\.interval.lower), upper: c.points.map(\.interval.upper))
     }
@@ -83,26 +83,64 @@ public struct ScalarSummary: Sendable {
   /// Three significant digits.
   public static func format(_ v: Double) -> String { String(format: "%.3g", v) }
 
-  /// The printed tables, one per placement.
+  /// How `format(_:error:power:)` writes a power of ten.
+  public enum PowerStyle: Sendable {
+    /// `(24.2 ± 1.8)e3`
+    case plain
+    /// `(24.2 ± 1.8)×10³`
+    case superscript
+  }
+
+  /// A value and its error with one shared power of ten (a multiple of 3) once the value reaches 1000; the
+  /// error has two significant digits and the value as many decimals: `151 ± 21`, `(24.2 ± 1.8)e3`.
+  public static func format(_ v: Double, error: Double, power: PowerStyle = .plain) -> String {
+    guard v.isFinite, error.isFinite else { return "\(String(format: "%.3g", v)) ± \(String(format: "%.2g", error))" }
+    let exponent = Swift.abs(v) >= 1000 ? 3 * Int(floor(log10(Swift.abs(v)) / 3)) : 0
+    let scale = pow(10, Double(exponent))
+    let m = v / scale, e = Swift.abs(error) / scale
+    let pair: String
+    if e > 0 {
+      let decimals = Swift.min(6, Swift.max(0, 1 - Int(floor(log10(e)))))
+      pair = String(format: "%.\(decimals)f ± %.\(decimals)f", m, e)
+    } else {
+      pair = String(format: "%.3g ± 0", m)
+    }
+    guard exponent != 0 else { return pair }
+    switch power {
+    case .plain: return "(\(pair))e\(exponent)"
+    case .superscript:
+      let digits: [Character: Character] = ["0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶",
+                                            "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻"]
+      return "(\(pair))×10" + String(String(exponent).map { digits[$0] ?? $0 })
+    }
+  }
+
+  /// Labels (in the given order) with a curve in some layer of `p`.
+  func labels(in p: PlacementResult) -> [String] {
+    labels.filter { label in p.layers.contains { $0.curves[label] != nil } }
+  }
+
+  /// The printed tables, one per placement (columns for the series with results there).
   public var table: String {
     var out = ""
     for p in placements {
+      let present = labels(in: p)
       out += "\(p.placement.rawValue): AUC of mean KL(full model ‖ pruned) over edges remaining (± bootstrap error)\n"
       var header = "layer"
-      for label in labels { header += " | \(label) AUC" }
-      for label in labels where label != baseline { header += " | \(label) vs \(baseline)" }
+      for label in present { header += " | \(label) AUC" }
+      for label in present where label != baseline { header += " | \(label) vs \(baseline)" }
       out += header + "\n"
       for l in p.layers {
         var line = "\(l.layer)"
-        for label in labels {
-          if let c = l.curves[label] { line += " | \(ScalarSummary.format(c.auc)) ± \(ScalarSummary.format(c.aucError))" } else { line += " | –" }
+        for label in present {
+          if let c = l.curves[label] { line += " | \(ScalarSummary.format(c.auc, error: c.aucError))" } else { line += " | –" }
         }
-        for label in labels where label != baseline {
+        for label in present where label != baseline {
           if let r = l.improvement[label] { line += String(format: " | %.2f%% ± %.2f%%", 100 * r.value, 100 * r.error) } else { line += " | –" }
         }
         out += line + "\n"
       }
-      for label in labels where label != baseline {
+      for label in present where label != baseline {
         if let m = p.meanImprovement[label] {
           out += String(format: "mean relative improvement of %@ over %@: %.2f%% ± %.2f%%\n", label, baseline, 100 * m.value, 100 * m.error)
         }

@@ -9,8 +9,8 @@ import Tensor
 /// - output side: A_t[a] = P[out_a], P = [W_enc_outᵀ · W_cproj | W_enc_outᵀ] [F_out, W];
 /// - input side: B_t[b] = [MLP part (by `InputSide`) | W_dec_in[in_b]] [k_in, W], so that A_t · B_tᵀ is the
 ///   MLP part plus, for the block, the skip part W_enc_out[:, out_a] · W_dec_in[in_b].
-/// Each token costs three k×k×W products (sgemm) plus gathers and scatters of W-long rows; no F×F, C×C or
-/// H×H matrix is formed per token.
+/// Each token costs three k×k×W products (`JacobianMicroKernels`, reading the rows of P in place) plus
+/// gathers and scatters of W-long rows; no F×F, C×C or H×H matrix is formed per token.
 struct JacobianKernel {
   /// How the MLP part (first H columns) of the input-side rows B_t[b] is formed.
   enum InputSide {
@@ -166,9 +166,11 @@ struct JacobianKernel {
     let acc: Accumulators
     let jacobians: UnsafeMutablePointer<Float>?
 
-    let a: UnsafeMutablePointer<Float>      // [k_out, W]
+    let aRows: UnsafeMutablePointer<UnsafePointer<Float>>        // [k_out] rows of P (A_t)
+    let bRows: UnsafeMutablePointer<UnsafePointer<Float>>        // [k_in] rows of B_t
+    let outRows: UnsafeMutablePointer<UnsafeMutablePointer<Float>> // [max(k_out, k_in)] rows of dP or dB
+    let splat: UnsafeMutablePointer<SIMD4<Float>>                // [k_out · k_in] broadcast entries of S
     let bBlock: UnsafeMutablePointer<Float> // [tokenBlock · k_in, W]
-    let da: UnsafeMutablePointer<Float>     // [k_out, W]
     let db: UnsafeMutablePointer<Float>     // [k_in, W]
     let j: UnsafeMutablePointer<Float>      // [k_out, k_in]
     let s: UnsafeMutablePointer<Float>      // [k_out, k_in]
@@ -203,9 +205,11 @@ struct JacobianKernel {
       self.acc = acc
       self.jacobians = jacobians
       let tb = JacobianKernel.tokenBlock
-      a = .allocate(capacity: kOut * w)
+      aRows = .allocate(capacity: kOut)
+      bRows = .allocate(capacity: kIn)
+      outRows = .allocate(capacity: Swift.max(kOut, kIn))
+      splat = .allocate(capacity: kOut * kIn)
       bBlock = .allocate(capacity: tb * kIn * w)
-      da = .allocate(capacity: kOut * w)
       db = .allocate(capacity: kIn * w)
       j = .allocate(capacity: kOut * kIn)
       s = .allocate(capacity: kOut * kIn)
@@ -217,7 +221,11 @@ struct JacobianKernel {
     }
 
     func deallocate() {
-      for ptr in [a, bBlock, da, db, j, s, gr, y1, y2, xBlock, zBlock] { ptr.deallocate() }
+      aRows.deallocate()
+      bRows.deallocate()
+      outRows.deallocate()
+      splat.deallocate()
+      for ptr in [bBlock, db, j, s, gr, y1, y2, xBlock, zBlock] { ptr.deallocate() }
     }
 
     /// Processes tokens `range`; returns Σ_t Σ_ab |J_t[a, b]| (unscaled).
@@ -261,9 +269,7 @@ struct JacobianKernel {
     func token(_ t: Int, b: UnsafeMutablePointer<Float>, blockRow: Int) -> Double {
       let gt = g + t * h
       let ins = inIdx + t * kIn, outs = outIdx + t * kOut
-      // A_t: the output features' rows of P.
-      for o in 0..<kOut { (a + o * w).update(from: p + Int(outs[o]) * w, count: w) }
-      // B_t.
+      // A_t = the output features' rows of P (read in place). B_t:
       switch mode {
       case .projected:
         let pq = q!
@@ -285,17 +291,22 @@ struct JacobianKernel {
         for i in 0..<kIn { (b + i * w + h).update(from: wDec + Int(ins[i]) * c, count: c) }
       }
       // J_t = A_t · B_tᵀ.
-      BLAS.sgemmSerial(transposeA: false, transposeB: true, m: kOut, n: kIn, k: w, a: a, lda: w, b: b, ldb: w, c: j, ldc: kIn)
+      for o in 0..<kOut { aRows[o] = p + Int(outs[o]) * w }
+      for i in 0..<kIn { bRows[i] = UnsafePointer(b + i * w) }
+      JacobianMicroKernels.abT(aRows, mOut: kOut, bRows, mIn: kIn, width: w, j)
       let sum = Self.absSum(j, kOut * kIn)
       if let jacobians { (jacobians + t * kOut * kIn).update(from: j, count: kOut * kIn) }
       guard let dP = acc.dP else { return Double(sum) }
 
       // ∂(scale · Σ|J|)/∂J = scale · sign(J) (0 at 0, as PyTorch's abs).
       for e in 0..<(kOut * kIn) { s[e] = j[e] > 0 ? scale : (j[e] < 0 ? -scale : 0) }
-      // dA = S · B → rows of dP; dB = Sᵀ · A.
-      BLAS.sgemmSerial(transposeA: false, transposeB: false, m: kOut, n: w, k: kIn, a: s, lda: kIn, b: b, ldb: w, c: da, ldc: w)
-      for o in 0..<kOut { Self.add(da + o * w, dP + Int(outs[o]) * w, w) }
-      BLAS.sgemmSerial(transposeA: true, transposeB: false, m: kIn, n: w, k: kOut, a: s, lda: kIn, b: a, ldb: w, c: db, ldc: w)
+      // dA = S · B added into the rows of dP; dB = Sᵀ · A.
+      for o in 0..<kOut { outRows[o] = dP + Int(outs[o]) * w }
+      JacobianMicroKernels.combine(s, rowStep: kIn, step: 1, bRows, count: kIn, outRows, m: kOut, width: w, accumulate: true,
+                                   splat: splat)
+      for i in 0..<kIn { outRows[i] = db + i * w }
+      JacobianMicroKernels.combine(s, rowStep: 1, step: kIn, aRows, count: kOut, outRows, m: kIn, width: w, accumulate: false,
+                                   splat: splat)
       if skip {
         let dDirect = acc.dDirect!
         for i in 0..<kIn { Self.add(db + i * w + h, dDirect + Int(ins[i]) * c, c) }

@@ -45,6 +45,7 @@ struct BenchCommand: ParsableCommand {
       results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)"))
       results += try suite.saeStepParts(preset: "topk.shakespeare_64x4")
       results.append(try suite.saeStep(preset: "jsae.shakespeare_64x4", label: "JSAE jsae.shakespeare_64x4 (4 pairs, λ 1e-3)", sparsity: 1e-3))
+      results += try suite.jsaeStepParts(preset: "jsae.shakespeare_64x4")
     }
     report(results, peak: peak.gflops)
   }

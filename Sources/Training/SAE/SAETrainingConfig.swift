@@ -181,10 +181,10 @@ public struct SAETrainingConfig: Codable, Equatable, Sendable {
     switch trainer {
     case .concurrent: break
     case .endToEnd:
-      try check(lc.downstream != nil, "the end_to_end trainer needs loss_coefficients.downstream")
+      try check(lc.downstream != nil, "the end_to_end trainer needs loss_coefficients.downstream (--downstream)")
       try check(!m.saeVariant.isPaired, "the end_to_end trainer trains one SAE at a time; variant \(m.saeVariant.rawValue) trains pairs")
     case .regularization:
-      try check(lc.regularization != nil, "the regularization trainer needs loss_coefficients.regularization")
+      try check(lc.regularization != nil, "the regularization trainer needs loss_coefficients.regularization (--regularization)")
     }
   }
 }

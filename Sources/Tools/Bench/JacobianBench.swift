@@ -1,0 +1,67 @@
+import ArgumentParser
+import Autograd
+import Foundation
+import GPT
+import SAE
+import Tensor
+import Training
+
+extension BenchSuite {
+  /// The parts of a JSAE training step: the frozen GPT's activations, the SAE forwards + backward, and the
+  /// Jacobian sparsity term of every pair with and without its gradients.
+  func jsaeStepParts(preset: String) throws -> [BenchResult] {
+    guard let config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
+    let m = try config.model()
+    let gpt = try GPT(config: try m.architecture(), seed: 1)
+    gpt.setRequiresGrad(false)
+    let model = try SparsifiedGPT(gpt: gpt, config: m.saeConfig, seed: 1)
+    var g = RandomGenerator(seed: 4)
+    let tokens = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: 128)) })
+    let acts = try model.activations(tokens)
+    let actSeconds = measureWithCPU { _ = try! model.activations(tokens) }
+    let saeSeconds = measureWithCPU {
+      let losses = model.orderedSAEs.map { $0(Variable(acts[$0.key]!)).losses.total }
+      losses.dropFirst().reduce(losses[0], +).backward()
+    }
+    let outputs = withNoGrad { Dictionary(uniqueKeysWithValues: model.orderedSAEs.map { ($0.key, $0(Variable(acts[$0.key]!))) }) }
+    guard let placement = model.placement else { throw ValidationError("\(preset) has no FF placement") }
+    let layers = Array(Set(model.keys.map(\.layer))).sorted()
+    func terms() -> [Variable] {
+      layers.map { layer in
+        let (inKey, outKey) = placement.pair(layer: layer)
+        return JacobianSparsity.pairTerm(model, layer: layer, cleanInput: acts[inKey]!, inIndices: outputs[inKey]!.topKIndices!,
+                                         outIndices: outputs[outKey]!.topKIndices!)
+      }
+    }
+    let valueSeconds = measureWithCPU { _ = withNoGrad { terms() } }
+    let gradSeconds = measureWithCPU {
+      let j = terms()
+      j.dropFirst().reduce(j[0], +).backward()
+    }
+    func cpuRow(_ name: String, _ r: (wall: Double, cpu: Double)) -> BenchResult {
+      row(name, seconds: r.wall, note: String(format: "process CPU %.1f ms", r.cpu * 1e3))
+    }
+    return [cpuRow("  GPT activations at \(m.saeKeys.count) keys (no grad)", actSeconds),
+            cpuRow("  \(m.saeKeys.count) SAE forwards + backward", saeSeconds),
+            cpuRow("  J of \(layers.count) pairs (value only)", valueSeconds),
+            cpuRow("  J of \(layers.count) pairs with gradients + backward", gradSeconds)]
+  }
+
+  /// Median wall seconds per call (`measure`) and mean process CPU seconds per call over the same calls.
+  func measureWithCPU(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+    var calls = 0
+    let cpu0 = processCPUSeconds()
+    let wall = measure(budget: budget) {
+      body()
+      calls += 1
+    }
+    return (wall, (processCPUSeconds() - cpu0) / Double(calls))
+  }
+}
+
+/// CPU seconds used by every thread of this process so far.
+func processCPUSeconds() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
