@@ -45,7 +45,7 @@ let package = Package(
       dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/PrepareData", swiftSettings: v5),
     .target(
-      name: "CommandSupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+      name: "CommandSupport", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/CommandSupport", swiftSettings: v5),
     .executableTarget(
       name: "TrainGPT",

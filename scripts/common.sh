@@ -8,6 +8,10 @@
 #   SCRATCH_PATH=DIR    SwiftPM build directory (default .build); the tools are DIR/release/<tool>, built
 #                       with `swift build -c release` when one is missing (REBUILD=1 always rebuilds).
 #   DATA_DIR=DIR        tokenised corpus (default data/shakespeare; prepared with `prepare-data shakespeare`).
+#   GPT_STEPS=N, SAE_STEPS=N
+#                       the full profile's settings with fewer training steps (GPT, and every SAE run), for a
+#                       machine that cannot spend days on it; files go to */steps-g{GPT_STEPS}-s{SAE_STEPS}/
+#                       (`full` for an unset one). Attribution and ablation settings stay the paper's.
 #
 # Every stage skips work whose outputs exist: finished training runs (a .scalar-complete marker, or a
 # checkpoint without resume state, e.g. one copied from the reference), attribution files, and ablation
@@ -62,6 +66,15 @@ else
   ATTRIBUTION_ARGS=(--method ig --steps 4 --batches 24 --batch-size 24)
   ABLATION_ARGS=(--edges default --prompts 50 --seed 125)
   JSAE_RUNS=("${JSAE_GRID[@]}")
+  if [[ -n "${GPT_STEPS:-}" || -n "${SAE_STEPS:-}" ]]; then
+    PROFILE="steps-g${GPT_STEPS:-full}-s${SAE_STEPS:-full}"
+    CHECKPOINTS_DIR=checkpoints/$PROFILE
+    ATTRIBUTIONS_DIR=attributions/data/$PROFILE
+    RESULTS_DIR=ablation/results/$PROFILE
+    PLOTS_DIR=ablation/plots/$PROFILE
+    if [[ -n "${GPT_STEPS:-}" ]]; then GPT_ARGS=(--max-steps "$GPT_STEPS"); fi
+    if [[ -n "${SAE_STEPS:-}" ]]; then SAE_ARGS=(--max-steps "$SAE_STEPS"); LONG_SAE_ARGS=(--max-steps "$SAE_STEPS"); fi
+  fi
 fi
 
 # λ as it appears in run names, as the reference names them: 0.0ep00, 1.0e-03, 1.2e-03, …; a per-layer list

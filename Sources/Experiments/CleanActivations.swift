@@ -8,7 +8,7 @@ import Tensor
 public enum CleanActivations {
   /// Activations [B, T, C] at `keys` for tokens [B, T] (no gradients).
   public static func record(_ gpt: GPT, tokens: IntTensor, keys: Set<SAEKey>) throws -> [SAEKey: Tensor] {
-    let recorder = Recorder(keys: keys)
+    let recorder = ActivationRecorder(keys: keys)
     let n = gpt.config.nLayer
     let stop = Swift.min(n, (keys.map(\.layer).max() ?? 0) + 1)
     try withNoGrad {
@@ -19,16 +19,5 @@ public enum CleanActivations {
       throw ExperimentError("the model has no activation \(key)")
     }
     return recorder.values
-  }
-
-  final class Recorder: GPTHook {
-    let keys: Set<SAEKey>
-    var values: [SAEKey: Tensor] = [:]
-    init(keys: Set<SAEKey>) { self.keys = keys }
-    func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable {
-      let key = SAEKey(layer: layer, hookPoint: point)
-      if keys.contains(key) { values[key] = x.value }
-      return x
-    }
   }
 }

@@ -72,12 +72,13 @@ public final class SparsifiedGPT {
   }
 }
 
-/// Records activations at chosen keys.
-final class ActivationRecorder: GPTHook {
-  let keys: Set<SAEKey>
-  var values: [SAEKey: Tensor] = [:]
-  init(keys: Set<SAEKey>) { self.keys = keys }
-  func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable {
+/// A hook that records the activations at chosen SAE keys and changes nothing.
+public final class ActivationRecorder: GPTHook {
+  public let keys: Set<SAEKey>
+  /// The activations recorded so far, by key.
+  public private(set) var values: [SAEKey: Tensor] = [:]
+  public init(keys: Set<SAEKey>) { self.keys = keys }
+  public func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable {
     let key = SAEKey(layer: layer, hookPoint: point)
     if keys.contains(key) { values[key] = x.value }
     return x

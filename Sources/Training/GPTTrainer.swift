@@ -6,7 +6,7 @@ import Tensor
 /// Trains a GPT with the reference recipe: AdamW (β 0.9/0.95, ε 1e-8, weight decay on matrices),
 /// gradient accumulation, global-norm clipping, the warmup/cosine schedule, evaluation on the val split
 /// and best-checkpoint saving into `<checkpoints dir>/<name>/`.
-public final class GPTTrainer: TrainingTask {
+public final class GPTTrainer: ResumableTrainer {
   public let config: GPTTrainingConfig
   public let model: GPT
   public let runDirectory: URL
@@ -42,17 +42,7 @@ public final class GPTTrainer: TrainingTask {
   /// `stopAfter` stops early (as if interrupted) after that step. Returns the last completed step.
   @discardableResult
   public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> Int {
-    var first = 1
-    if resume {
-      first = try loadResumeState() + 1
-      try logger.append("resuming \(config.name) after step \(first - 1)", to: .debug)
-    } else {
-      try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-      try logger.append(debugLine(), to: .debug)
-    }
-    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
-                            firstStep: first, stopAfter: stopAfter, tokensPerStep: tokensPerStep, logger: logger)
-    return try loop.run(self)
+    try runLoop(resume: resume, stopAfter: stopAfter)
   }
 
   func debugLine() -> String {

@@ -2,7 +2,7 @@ import Foundation
 import GPT
 
 /// Settings of a GPT training run; field names (JSON keys) follow the reference's `TrainingConfig`.
-public struct GPTTrainingConfig: Codable, Equatable, Sendable {
+public struct GPTTrainingConfig: TrainingLoopSettings, Codable, Equatable, Sendable {
   /// Run name; the run writes `<checkpoints dir>/<name>/`.
   public var name: String
   /// Name of the GPT architecture preset (`GPTConfig.preset`).
@@ -59,26 +59,13 @@ public struct GPTTrainingConfig: Codable, Equatable, Sendable {
     return c
   }
 
-  /// The learning-rate schedule of this run.
-  public var schedule: LearningRateSchedule {
-    LearningRateSchedule(peak: learningRate, warmupSteps: warmupSteps, maxSteps: maxSteps, decay: decayLR, minimum: minLR)
-  }
-
   /// Throws a one-line error naming the first invalid field.
   public func validate() throws {
     func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError("invalid training config: \(message)") } }
-    try check(!name.isEmpty && !name.contains("/"), "name '\(name)' must be non-empty and contain no '/'")
+    try validateLoop(minimumSteps: 0, check)
     _ = try architecture()
-    try check(batchSize > 0, "batch_size must be positive, got \(batchSize)")
-    try check(gradientAccumulationSteps > 0, "gradient_accumulation_steps must be positive, got \(gradientAccumulationSteps)")
-    try check(maxSteps >= 0, "max_steps must be ≥ 0, got \(maxSteps)")
-    try check(warmupSteps >= 0, "warmup_steps must be ≥ 0, got \(warmupSteps)")
-    try check(evalInterval > 0, "eval_interval must be positive, got \(evalInterval)")
-    try check(evalSteps > 0, "eval_steps must be positive, got \(evalSteps)")
-    try check(logInterval > 0, "log_interval must be positive, got \(logInterval)")
-    try check(learningRate.isFinite && learningRate >= 0, "learning_rate must be ≥ 0, got \(learningRate)")
-    try check(minLR.isFinite && minLR >= 0, "min_lr must be ≥ 0, got \(minLR)")
-    try check(!decayLR || maxSteps > warmupSteps || maxSteps == 0, "with decay_lr, max_steps (\(maxSteps)) must exceed warmup_steps (\(warmupSteps))")
+    try check(!decayLR || maxSteps > warmupSteps || maxSteps == 0,
+              "with decay_lr, max_steps (\(maxSteps)) must exceed warmup_steps (\(warmupSteps))")
     if let c = gradClip { try check(c > 0, "grad_clip must be positive, got \(c)") }
   }
 }

@@ -85,3 +85,34 @@ public struct TrainingLoop {
     try logger.log(LogLine([("type", .text("eval")), ("step", .int(step))] + fields), to: .eval)
   }
 }
+
+/// A trainer that owns a run directory with logs and a resume state, and runs `TrainingLoop` on itself.
+protocol ResumableTrainer: TrainingTask {
+  associatedtype Config: TrainingLoopSettings
+  var config: Config { get }
+  var runDirectory: URL { get }
+  var logger: RunLogger { get }
+  var tokensPerStep: Int { get }
+  /// Restores the state written after the latest evaluation; returns the step it was written after.
+  func loadResumeState() throws -> Int
+  /// The run's config as the `debug.log` line.
+  func debugLine() -> String
+}
+
+extension ResumableTrainer {
+  /// Runs the schedule from step 1 (creating the run directory and its `debug.log` line), or continues from
+  /// the resume state when `resume` is set; `stopAfter` stops early as if interrupted. Returns the last step.
+  func runLoop(resume: Bool, stopAfter: Int?) throws -> Int {
+    var first = 1
+    if resume {
+      first = try loadResumeState() + 1
+      try logger.append("resuming \(config.name) after step \(first - 1)", to: .debug)
+    } else {
+      try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+      try logger.append(debugLine(), to: .debug)
+    }
+    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
+                            firstStep: first, stopAfter: stopAfter, tokensPerStep: tokensPerStep, logger: logger)
+    return try loop.run(self)
+  }
+}

@@ -174,8 +174,9 @@ extension BenchSuite {
     return row("\(label) train step B\(batch)", seconds: seconds, note: String(format: "%.0f tokens/s", Double(batch * t) / seconds))
   }
 
-  /// The parts of an SAE step: the frozen GPT's activations, the SAE forwards, and backward of the summed losses.
-  func saeStepParts(preset: String) throws -> [BenchResult] {
+  /// A sparsified model of SAE preset `preset` on a frozen random GPT, a random token batch and the clean
+  /// activations at its SAE keys.
+  func frozenSAEModel(preset: String) throws -> (SAEModelConfig, SparsifiedGPT, IntTensor, [SAEKey: Tensor]) {
     guard let config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
     let m = try config.model()
     let gpt = try GPT(config: try m.architecture(), seed: 1)
@@ -183,7 +184,12 @@ extension BenchSuite {
     let model = try SparsifiedGPT(gpt: gpt, config: m.saeConfig, seed: 1)
     var g = RandomGenerator(seed: 4)
     let tokens = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: 128)) })
-    let acts = try model.activations(tokens)
+    return (m, model, tokens, try model.activations(tokens))
+  }
+
+  /// The parts of an SAE step: the frozen GPT's activations, the SAE forwards, and backward of the summed losses.
+  func saeStepParts(preset: String) throws -> [BenchResult] {
+    let (m, model, tokens, acts) = try frozenSAEModel(preset: preset)
     let actSeconds = measure(budget: budget) { _ = try! model.activations(tokens) }
     let fwdSeconds = measure(budget: budget) {
       for sae in model.orderedSAEs { _ = sae(Variable(acts[sae.key]!)) }

@@ -10,14 +10,7 @@ extension BenchSuite {
   /// The parts of a JSAE training step: the frozen GPT's activations, the SAE forwards + backward, and the
   /// Jacobian sparsity term of every pair with and without its gradients.
   func jsaeStepParts(preset: String) throws -> [BenchResult] {
-    guard let config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
-    let m = try config.model()
-    let gpt = try GPT(config: try m.architecture(), seed: 1)
-    gpt.setRequiresGrad(false)
-    let model = try SparsifiedGPT(gpt: gpt, config: m.saeConfig, seed: 1)
-    var g = RandomGenerator(seed: 4)
-    let tokens = IntTensor(shape: [batch, t], scalars: (0..<(batch * t)).map { _ in Int32(g.nextInt(below: 128)) })
-    let acts = try model.activations(tokens)
+    let (m, model, tokens, acts) = try frozenSAEModel(preset: preset)
     let actSeconds = measureWithCPU { _ = try! model.activations(tokens) }
     let saeSeconds = measureWithCPU {
       let losses = model.orderedSAEs.map { $0(Variable(acts[$0.key]!)).losses.total }

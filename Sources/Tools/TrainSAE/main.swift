@@ -51,16 +51,7 @@ struct TrainSAE: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(help: "Number of optimisation steps.") var maxSteps: Int?
-  @Option(help: "Linear warmup steps.") var warmupSteps: Int?
-  @Option(help: "Sequences per micro-batch.") var batchSize: Int?
-  @Option(help: "Micro-batches per optimisation step.") var gradientAccumulationSteps: Int?
-  @Option(help: "Peak learning rate.") var learningRate: Float?
-  @Option(help: "Final learning rate of the cosine decay.") var minLr: Float?
-  @Option(help: "Cosine decay after warmup (true/false).") var decayLr: Bool?
-  @Option(help: "Evaluate every N steps (and at step 0 and the last step).") var evalInterval: Int?
-  @Option(help: "Val batches averaged per evaluation (also for the final report).") var evalSteps: Int?
-  @Option(help: "Write a train.log line every N steps.") var logInterval: Int?
+  @OptionGroup var loop: LoopOptions
   @Option(help: ArgumentHelp("Sparsity coefficient λ: one value for all, or comma-separated values, one per SAE (one per pair for jsae/jsae_block, where λ weights the Jacobian penalty).", valueName: "λ[,λ…]"))
   var sparsity: String?
   @Option(help: "Weight of the SAE terms (regularization trainer).") var regularization: Float?
@@ -79,17 +70,7 @@ struct TrainSAE: ParsableCommand {
   func run() throws {
     var c = try loadConfig()
     if let name { c.name = name }
-    if let v = common.dataDir { c.dataDir = v }
-    if let v = maxSteps { c.maxSteps = v }
-    if let v = warmupSteps { c.warmupSteps = v }
-    if let v = batchSize { c.batchSize = v }
-    if let v = gradientAccumulationSteps { c.gradientAccumulationSteps = v }
-    if let v = learningRate { c.learningRate = v }
-    if let v = minLr { c.minLR = v }
-    if let v = decayLr { c.decayLR = v }
-    if let v = evalInterval { c.evalInterval = v }
-    if let v = evalSteps { c.evalSteps = v }
-    if let v = logInterval { c.logInterval = v }
+    loop.apply(to: &c, dataDir: common.dataDir)
     if let v = regularization { c.lossCoefficients.regularization = v }
     if let v = downstream { c.lossCoefficients.downstream = v }
     if let v = bandwidth { c.lossCoefficients.bandwidth = v }
@@ -191,18 +172,7 @@ struct TrainSAE: ParsableCommand {
   }
 
   func loadConfig() throws -> SAETrainingConfig {
-    if let preset = SAETrainingConfig.preset(config) { return preset }
-    let url = URL(fileURLWithPath: config)
-    guard FileManager.default.fileExists(atPath: url.path) else {
-      throw ToolError("unknown SAE training config '\(config)' (presets: \(SAETrainingConfig.presetNames.joined(separator: ", ")); or give a JSON file path)")
-    }
-    do {
-      return try JSONDecoder().decode(SAETrainingConfig.self, from: Data(contentsOf: url))
-    } catch let e as DecodingError {
-      throw ToolError("\(url.path) is not a valid SAE training config: \(describe(e))")
-    } catch {
-      throw ToolError("cannot read \(url.path): \(error.localizedDescription)")
-    }
+    try loadTrainingConfig(config, kind: "SAE training config", presetNames: SAETrainingConfig.presetNames, preset: SAETrainingConfig.preset)
   }
 }
 

@@ -14,7 +14,7 @@ import Tensor
 /// `EndToEndSAETrainer` (KL of patched logits + sparsity + downstream reconstruction per SAE) and
 /// `RegularizationSAETrainer` (GPT cross-entropy plus normalised SAE losses, GPT trained too). Use
 /// `SAETrainer.make` to build the trainer a configuration names.
-public class SAETrainer: TrainingTask {
+public class SAETrainer: ResumableTrainer {
   public let config: SAETrainingConfig
   /// The SAE architecture being trained.
   public let modelConfig: SAEModelConfig
@@ -106,17 +106,7 @@ public class SAETrainer: TrainingTask {
   /// reloaded and evaluated (`finalMetrics`). Returns the last completed step.
   @discardableResult
   public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> Int {
-    var first = 1
-    if resume {
-      first = try loadResumeState() + 1
-      try logger.append("resuming \(config.name) after step \(first - 1)", to: .debug)
-    } else {
-      try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-      try logger.append(debugLine(), to: .debug)
-    }
-    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
-                            firstStep: first, stopAfter: stopAfter, tokensPerStep: tokensPerStep, logger: logger)
-    let last = try loop.run(self)
+    let last = try runLoop(resume: resume, stopAfter: stopAfter)
     if last == config.maxSteps { try finish() }
     return last
   }

@@ -33,7 +33,7 @@ public struct SAELossCoefficients: Codable, Equatable, Sendable {
 
 /// Settings of a SAE training run; JSON keys follow the reference's `SAETrainingConfig`. `sae_config` is the
 /// name of an SAE model preset, or (in JSON) an inline SAE model object.
-public struct SAETrainingConfig: Codable, Equatable, Sendable {
+public struct SAETrainingConfig: TrainingLoopSettings, Codable, Equatable, Sendable {
   /// Run name; the run writes `<checkpoints dir>/<name>/`.
   public var name: String
   /// Name of the SAE model (`SAEModelConfig.preset`, unless `saeModel` defines it inline).
@@ -146,24 +146,10 @@ public struct SAETrainingConfig: Codable, Equatable, Sendable {
     model.saeVariant == .jsae || model.saeVariant == .jsaeBlock ? model.saeKeys.count / 2 : model.saeKeys.count
   }
 
-  /// The learning-rate schedule of this run.
-  public var schedule: LearningRateSchedule {
-    LearningRateSchedule(peak: learningRate, warmupSteps: warmupSteps, maxSteps: maxSteps, decay: decayLR, minimum: minLR)
-  }
-
   /// Throws a one-line error naming the first invalid field (including the SAE model and its coefficients).
   public func validate() throws {
     func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError("invalid SAE training config \(name): \(message)") } }
-    try check(!name.isEmpty && !name.contains("/"), "name must be non-empty and contain no '/'")
-    try check(batchSize > 0, "batch_size must be positive, got \(batchSize)")
-    try check(gradientAccumulationSteps > 0, "gradient_accumulation_steps must be positive, got \(gradientAccumulationSteps)")
-    try check(maxSteps >= 1, "max_steps must be at least 1, got \(maxSteps)")
-    try check(warmupSteps >= 0, "warmup_steps must be ≥ 0, got \(warmupSteps)")
-    try check(evalInterval > 0, "eval_interval must be positive, got \(evalInterval)")
-    try check(evalSteps > 0, "eval_steps must be positive, got \(evalSteps)")
-    try check(logInterval > 0, "log_interval must be positive, got \(logInterval)")
-    try check(learningRate.isFinite && learningRate >= 0, "learning_rate must be ≥ 0, got \(learningRate)")
-    try check(minLR.isFinite && minLR >= 0, "min_lr must be ≥ 0, got \(minLR)")
+    try validateLoop(minimumSteps: 1, check)
     let m = try model()
     try m.validate()
     let lc = lossCoefficients

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Per-step times of the training tools themselves, measured as the issues define them:
+# (wall time of a 40-step run − wall time of a 10-step run) / 30, so start-up, the step-0 evaluation,
+# the final save and the post-training evaluation cancel out.
+#
+#   Sources/Tools/Bench/step_times.sh [--json]
+#
+# Environment: BIN (release binaries, default .build/release), DATA (a prepared corpus, default
+# data/shakespeare), GPT (a GPT checkpoint directory for the SAE rows; default: one trained here for
+# 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae jsae jsae0).
+# Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+BIN=${BIN:-.build/release}
+DATA=${DATA:-data/shakespeare}
+ROWS=${ROWS:-"gpt sae jsae jsae0"}
+JSON=0
+[[ "${1:-}" == "--json" ]] && JSON=1
+for tool in train-gpt train-sae; do
+  [[ -x "$BIN/$tool" ]] || { echo "step_times: $BIN/$tool missing (swift build -c release)" >&2; exit 1; }
+done
+[[ -d "$DATA" ]] || { echo "step_times: no corpus at $DATA (prepare-data shakespeare, or set DATA)" >&2; exit 1; }
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+COMMON=(--data-dir "$DATA" --checkpoints-dir "$WORK" --eval-interval 1000 --eval-steps 1 --log-interval 1000 --warmup-steps 5 --json)
+
+if [[ -z "${GPT:-}" ]]; then
+  "$BIN/train-gpt" --config shakespeare_64x4 --name gpt-timing "${COMMON[@]}" --max-steps 10 > /dev/null 2>&1
+  GPT="$WORK/gpt-timing"
+fi
+
+# seconds <command…>: wall seconds of one run (stdout and stderr discarded; a failure stops the script).
+seconds() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" > "$WORK/out" 2> "$WORK/err" || { echo "step_times: failed: $* — $(tail -1 "$WORK/err")" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+# per_step NAME <command…>: runs it with --max-steps 10 and 40 and prints the difference / 30 in ms.
+declare -A RESULT
+per_step() {
+  local name=$1; shift
+  local a b
+  local run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
+  a=$(seconds "$@" --name "$run-10" --max-steps 10)
+  b=$(seconds "$@" --name "$run-40" --max-steps 40)
+  RESULT[$name]=$(echo "($b - $a) / 30 * 1000" | bc -l)
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (10 steps %.1f s, 40 steps %.1f s)\n' "$name" "${RESULT[$name]}" "$a" "$b"
+}
+
+[[ $JSON == 1 ]] || echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, batch 128 × 128 tokens"
+for row in $ROWS; do
+  case $row in
+    gpt) per_step "train-gpt shakespeare_64x4" "$BIN/train-gpt" --config shakespeare_64x4 "${COMMON[@]}" ;;
+    sae) per_step "train-sae topk.shakespeare_64x4" "$BIN/train-sae" --config topk.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    jsae) per_step "train-sae jsae.shakespeare_64x4 --sparsity 1e-3" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 1e-3 --load-from "$GPT" "${COMMON[@]}" ;;
+    jsae0) per_step "train-sae jsae.shakespeare_64x4 --sparsity 0" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 0 --load-from "$GPT" "${COMMON[@]}" ;;
+    *) echo "step_times: unknown row '$row' (gpt, sae, jsae, jsae0)" >&2; exit 1 ;;
+  esac
+done
+if [[ $JSON == 1 ]]; then
+  sep=""
+  printf '{'
+  for k in "${!RESULT[@]}"; do printf '%s"%s": %.2f' "$sep" "$k" "${RESULT[$k]}"; sep=", "; done
+  printf '}\n'
+fi
