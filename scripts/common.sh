@@ -11,8 +11,10 @@
 #   GPT_STEPS=N, SAE_STEPS=N
 #                       the full profile's settings with fewer training steps (GPT, and every SAE run), for a
 #                       machine that cannot spend days on it; files go to */steps-g{GPT_STEPS}-s{SAE_STEPS}/
-#                       (`full` for an unset one), warmup 10% of the steps as in the full recipe. Attribution
-#                       and ablation settings stay the paper's.
+#                       (`full` for an unset one), warmup 10% of the steps as in the full recipe, and SAE
+#                       evaluations over 20 val batches instead of 100 (with 5–8 SAEs, each evaluation patches
+#                       every SAE in turn, which costs more than the training steps between evaluations at
+#                       these step counts). Attribution and ablation settings stay the paper's.
 #
 # Every stage skips work whose outputs exist: finished training runs (a .scalar-complete marker, or a
 # checkpoint without resume state, e.g. one copied from the reference), attribution files, and ablation
@@ -76,7 +78,7 @@ else
     # Warmup stays the full recipe's fraction: 10% of the steps.
     if [[ -n "${GPT_STEPS:-}" ]]; then GPT_ARGS=(--max-steps "$GPT_STEPS" --warmup-steps $(( GPT_STEPS / 10 ))); fi
     if [[ -n "${SAE_STEPS:-}" ]]; then
-      SAE_ARGS=(--max-steps "$SAE_STEPS" --warmup-steps $(( SAE_STEPS / 10 )))
+      SAE_ARGS=(--max-steps "$SAE_STEPS" --warmup-steps $(( SAE_STEPS / 10 )) --eval-steps 20)
       LONG_SAE_ARGS=("${SAE_ARGS[@]}")
     fi
   fi
