@@ -3,6 +3,7 @@ import GPT
 import SAE
 import Tensor
 import Testing
+import Training
 @testable import Experiments
 
 /// Runs the built `attribute` / `ablate` executables (found beside the test bundle).
@@ -84,6 +85,28 @@ struct ToolTests {
                                           "--out", out.path, "--label", "mine", "--json"])
     #expect(r.status == 0, "\(r.stderr)")
     #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("transblock_mine_random_0_3.safetensors").path))
+  }
+
+  @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: ToolRunner.url("evaluate").path), "evaluate is not built"))
+  func evaluateReportsEachSAEsLossesAsComputedInProcess() throws {
+    let w = try Self.workspace()
+    defer { try? FileManager.default.removeItem(at: w.root) }
+    let r = try ToolRunner.run("evaluate", ["--checkpoint", w.checkpoint.path, "--data-dir", w.data.path, "--split", "val",
+                                            "--batches", "2", "--batch-size", "2", "--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let report = try Self.json(r.stdout)
+    let model = try SparsifiedGPT.load(from: w.checkpoint)
+    var loader = try TokenDataLoader(directory: w.data, split: .val, batchSize: 2, sequenceLength: model.gpt.config.blockSize)
+    let m = try SparsifiedEvaluation.evaluate(model, loader: &loader, batches: 2)
+    for (field, values) in [("reconstruction_loss", m.reconstruct), ("sae_loss", m.saeLoss), ("l0", m.l0)] {
+      let reported = try #require(report[field] as? [String: Double], "no \(field) in \(r.stdout)")
+      #expect(Set(reported.keys) == Set(model.keys.map(\.description)))
+      for key in model.keys {
+        let expected = Double(try #require(values[key]))
+        #expect(abs((reported[key.description] ?? .nan) - expected) <= 1e-6 * Swift.max(1, abs(expected)), "\(field) \(key)")
+      }
+    }
+    #expect(m.reconstruct.values.allSatisfy { $0 > 0 })
   }
 
   @Test func badInputFailsWithOneLine() throws {

@@ -11,9 +11,11 @@ struct Evaluate: ParsableCommand {
     abstract: "Evaluate a GPT or sparsified-GPT checkpoint on a data split over a fixed set of batches.",
     discussion: """
       The loader is reset first, so every run sees the same batches (the reference's evaluation). For a \
-      checkpoint with sae.json the report adds, per SAE key, L0 and the CE-loss increase from patching (per SAE, \
-      or per pair keyed by the pair's input-side key for JSAE and FF-block models), and the compound CE-loss \
-      increase with every SAE patched.
+      checkpoint with sae.json the report adds, per SAE key, L0, the SAE's loss (sae_loss: its loss terms \
+      with sparsity coefficient 0, which a checkpoint does not store, i.e. reconstruction + aux) and its \
+      reconstruction loss alone, stream L1, the CE-loss \
+      increase from patching (per SAE, or per pair keyed by the pair's input-side key for JSAE and FF-block \
+      models; JSAE models also report jacobian_l1), and the compound CE-loss increase with every SAE patched.
       """)
 
   @Option(help: ArgumentHelp("Checkpoint directory (model.json + model.safetensors, and sae.json + sae.*.safetensors for SAEs).", valueName: "dir"))
@@ -57,7 +59,7 @@ struct Evaluate: ParsableCommand {
     if common.json {
       var object: [String: Any] = ["ce_loss": Double(m.ceLoss), "l0": keyed(m.l0), "ce_loss_increase": keyed(m.ceIncrease),
                                    "compound_ce_loss_increase": Double(m.compoundCEIncrease), "sae_loss": keyed(m.saeLoss),
-                                   "stream_l1": keyed(m.streamL1)]
+                                   "reconstruction_loss": keyed(m.reconstruct), "stream_l1": keyed(m.streamL1)]
       if !m.jacobianL1.isEmpty { object["jacobian_l1"] = keyed(m.jacobianL1) }
       printJSONObject(object)
       return
@@ -66,6 +68,7 @@ struct Evaluate: ParsableCommand {
                  m.compoundCEIncrease, split.rawValue, batches, batchSize))
     for key in model.keys {
       var line = "\(key): l0 \(String(format: "%.4f", m.l0[key]!)) | sae_loss \(String(format: "%.4f", m.saeLoss[key]!))"
+        + " | reconstruction_loss \(String(format: "%.4f", m.reconstruct[key]!))"
       if let inc = m.ceIncrease[key] { line += " | ce_loss_increase \(String(format: "%.6f", inc))" }
       if let j = m.jacobianL1[key] { line += " | jacobian_l1 \(String(format: "%.4f", j))" }
       print(line)
