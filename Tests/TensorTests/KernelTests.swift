@@ -234,6 +234,16 @@ import Tensor
     KernelTests.record("VectorMath.exp on [-87, 88] (max ulp, max rel)", [Float(maxUlp), Float(maxRel)])
   }
 
+  @Test func vectorExpSaturatingEqualsExpInRangeAndSaturatesOutside() {
+    let xs = KernelTests.sweep(-87.3, 88.3, 100_003) + [0, -0.0, 1, -1]
+    let a = KernelTests.apply(VectorMath.expSaturating, xs), b = KernelTests.apply(VectorMath.exp, xs)
+    #expect(zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern })
+    // Outside: the value at the nearer end of the range, always a normal finite float.
+    let ext = KernelTests.apply(VectorMath.expSaturating, [-.infinity, -200, 200, .infinity])
+    #expect(ext[0] == ext[1] && ext[0] >= Float.leastNormalMagnitude && ext[0] < 1.3e-38)
+    #expect(ext[2] == ext[3] && ext[2].isFinite && ext[2] > 2e38)
+  }
+
   @Test func vectorTanhMatchesFoundation() {
     let xs = KernelTests.sweep(-20, 20, 200_001) + KernelTests.sweep(0.6, 0.65, 1001) + KernelTests.sweep(-0.65, -0.6, 1001)
       + [0, -0.0, 1e-30, -1e-30, 1e-5, 100, -100, 1e30, -1e30, 0.625, -0.625]
@@ -285,6 +295,22 @@ import Tensor
     let lse = Double(x.max()!) + Foundation.log(x.map { Foundation.exp(Double($0 - x.max()!)) }.reduce(0, +))
     #expect(zip(logGot, x).map { abs(Double($0) - (Double($1) - lse)) }.max()! < 1e-5)
     KernelTests.record("softmaxRow n=\(n) (max rel)", [rel])
+  }
+
+  @Test(arguments: [1, 2, 7, 8, 9, 16, 128, 1000])
+  func softmaxFiniteRowMatchesReference(n: Int) {
+    let x = Ref.random([n], seed: UInt64(300 + n), low: -30, high: 30).scalars
+    let want = SoftmaxKernel.referenceSoftmaxRow(x)
+    var got = [Float](repeating: 0, count: n), inPlace = x
+    x.withUnsafeBufferPointer { p in
+      got.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxFiniteRow(p.baseAddress!, $0.baseAddress!, n) }
+    }
+    inPlace.withUnsafeMutableBufferPointer { SoftmaxKernel.softmaxFiniteRow($0.baseAddress!, $0.baseAddress!, n) }
+    #expect(got == inPlace)
+    let rel = zip(got, want).map { abs($0 - $1) / max($1, 1e-30) }.max()!
+    #expect(rel < 1e-6)
+    #expect(abs(got.reduce(0, +) - 1) < 1e-5)
+    KernelTests.record("softmaxFiniteRow n=\(n) (max rel)", [rel])
   }
 
   @Test func softmaxRowInPlaceAndNegativeInfinity() {

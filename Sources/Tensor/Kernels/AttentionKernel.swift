@@ -41,7 +41,7 @@ public enum AttentionKernel {
                        a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
             for row in r0..<r1 {
               let pr = p + row * t
-              SoftmaxKernel.softmaxRow(pr, pr, row + 1)
+              SoftmaxKernel.softmaxFiniteRow(pr, pr, row + 1)
               if row + 1 < t { (pr + row + 1).update(repeating: 0, count: t - row - 1) }
             }
             // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]

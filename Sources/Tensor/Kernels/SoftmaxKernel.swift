@@ -46,6 +46,30 @@ public enum SoftmaxKernel {
     for j in 0..<n { o[j] *= inv }
   }
 
+  /// Softmax of one row of n finite values (no −∞ masking), as used by attention on its causal entries:
+  /// saturating exponentials and a Float sum in 8 lanes. Agrees with `softmaxRow` to a few ulp.
+  @inline(__always)
+  public static func softmaxFiniteRow(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) {
+    guard n > 0 else { return }
+    let m = rowMax(x, n)
+    var j = 0
+    var total: Float = 0
+    if VectorMath.vectorized && n >= 8 {
+      var acc = SIMD8<Float>()
+      let s = SIMD8<Float>(repeating: m)
+      while j + 8 <= n {
+        let e = VectorMath.expSaturating(VectorMath.load(x + j) - s)
+        VectorMath.store(e, o + j)
+        acc += e
+        j += 8
+      }
+      total = acc.sum()
+    }
+    while j < n { let e = expf(x[j] - m); o[j] = e; total += e; j += 1 }
+    let inv = 1 / total
+    for i in 0..<n { o[i] *= inv }
+  }
+
   /// Log-softmax of one row of length n.
   @inline(__always)
   public static func logSoftmaxRow(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) {
