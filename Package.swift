@@ -30,7 +30,7 @@ let package = Package(
   targets: [
     .executableTarget(
       name: "Bench", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-      path: "Sources/Tools/Bench", swiftSettings: v5),
+      path: "Sources/Tools/Bench", exclude: ["step_times.sh", "compare_pytorch.sh", "pytorch_step.py"], swiftSettings: v5),
     .systemLibrary(
       name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
@@ -77,9 +77,11 @@ let package = Package(
       path: "Sources/Tools/Plot", swiftSettings: v5),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd"], resources: [.copy("Fixtures")], swiftSettings: v5),
-    .testTarget(name: "GPTTests", dependencies: ["GPT"], swiftSettings: v5),
-    .testTarget(name: "SAETests", dependencies: ["SAE"], resources: [.copy("Fixtures")], swiftSettings: v5),
-    .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: v5),
-    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"], swiftSettings: v5),
+    .testTarget(name: "GPTTests", dependencies: ["GPT", "TestSupport"], swiftSettings: v5),
+    .testTarget(name: "SAETests", dependencies: ["SAE", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: v5),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: v5),
+    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: v5),
+    // Locating the shared reference data beside the repository, for the test targets (depends on no module).
+    .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: v5),
   ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import SAE
 import Tensor
 import Testing
+import TestSupport
 import Training
 @testable import Experiments
 
@@ -10,12 +11,12 @@ import Training
 @Suite struct GoldenAttributionTests {
   static let names = ["fx_trans_block_topk", "fx_ff_layer_jsae", "fx_ff_block_staircase"]
 
-  @Test(SharedFixtures.needs(SharedFixtures.corpus, SharedFixtures.reference), arguments: names)
+  @Test(SharedData.needs(SharedData.corpus, SharedData.reference), arguments: names)
   func integratedGradientsMatchGolden(name: String) throws {
-    let dir = try SharedFixtures.checkpoint(name)
-    let golden = try AttributionFile.read(try SharedFixtures.require("\(SharedFixtures.reference)/golden/ig_\(name).safetensors"))
+    let dir = try SharedData.checkpoint(name)
+    let golden = try AttributionFile.read(try SharedData.require("\(SharedData.reference)/golden/ig_\(name).safetensors"))
     let model = try SparsifiedGPT.load(from: dir)
-    var loader = try TokenDataLoader(directory: try SharedFixtures.preparedCorpus(), split: .val, batchSize: 2,
+    var loader = try TokenDataLoader(directory: try SharedData.preparedClassicCorpus(), split: .val, batchSize: 2,
                                      sequenceLength: model.gpt.config.blockSize)
     let attributor = try IntegratedGradientsAttributor(model: model, steps: 2)
     let got = try attributor.run(loader: &loader, batches: 1)

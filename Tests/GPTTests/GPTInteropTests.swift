@@ -3,6 +3,7 @@ import Foundation
 import GPT
 import Tensor
 import Testing
+import TestSupport
 
 /// PyTorch interoperability of GPT checkpoints written by this code (Tests/Fixtures/interop, see its README):
 /// Tests/Fixtures/torch_interop.py loaded them with a PyTorch re-implementation of the spec and recorded

@@ -3,6 +3,7 @@ import Foundation
 import GPT
 import Tensor
 import Testing
+import TestSupport
 
 /// The GPT against the PyTorch reference's own files: the fixture checkpoint fx_gpt_64x4 evaluates to its
 /// goldens, and the files we write have exactly the reference's tensor names, dtypes, shapes and metadata

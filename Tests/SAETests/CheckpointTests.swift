@@ -3,6 +3,7 @@ import Foundation
 import GPT
 import Tensor
 import Testing
+import TestSupport
 @testable import SAE
 
 /// SAE checkpoint files of the TopK variants: bit-exact round trips, file and tensor names and shapes as in

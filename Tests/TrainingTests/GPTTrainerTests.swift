@@ -3,6 +3,7 @@ import Foundation
 import GPT
 import Tensor
 import Testing
+import TestSupport
 @testable import Training
 
 /// The GPT trainer on a tiny model and synthetic shards: the learning-rate schedule, the log formats of the

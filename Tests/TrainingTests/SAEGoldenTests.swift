@@ -3,6 +3,7 @@ import GPT
 import SAE
 import Tensor
 import Testing
+import TestSupport
 import Training
 
 /// Every SAE fixture the PyTorch reference wrote (../shared/fixtures/reference/checkpoints) evaluates, with
