@@ -143,6 +143,11 @@ import Tensor
     let t = Tensor(xs)
     #expect(Ref.maxAbsDiff(t.geluDerivative().scalars, xs.map(GELUKernel.scalarDerivative)) < 5e-6)
     #expect(Ref.maxAbsDiff(t.geluBackward(Tensor(dys)).scalars, dx) == 0)
+    // The forward that saves gelu′ (used by autograd) gives the same values, tails included.
+    let (ys, ds) = Tensor(xs + tails).geluSavingDerivative()
+    #expect(Ref.maxAbsDiff(ys.scalars, y + ty) < 1e-6)
+    #expect(Ref.maxAbsDiff(ds.scalars, xs.map(GELUKernel.scalarDerivative) + td) < 5e-6)
+    #expect(Array(ys.scalars.suffix(8)) == ty && Array(ds.scalars.suffix(8)) == td)
     KernelTests.record("gelu vector vs scalar (fwd, bwd)", [maxF, maxB])
   }
 

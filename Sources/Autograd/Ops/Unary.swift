@@ -62,8 +62,9 @@ extension Variable {
   public func gelu() -> Variable {
     let x = value
     guard GradMode.isEnabled && requiresGrad else { return Variable(x.unary(.gelu)) }
-    let (y, sigmoid) = x.geluSavingSigmoid()  // saves σ(2u) so the backward needs no exponential
-    return Variable.record(y, operation: "gelu", inputs: [self]) { g in [x.geluBackward(g, sigmoid: sigmoid)] }
+    // Saves gelu′(x): the backward is one product and keeps neither x nor an exponential.
+    let (y, derivative) = x.geluSavingDerivative()
+    return Variable.record(y, operation: "gelu", inputs: [self]) { g in [g * derivative] }
   }
 
   /// Clamps to [lower, upper]; the gradient passes where the input lies inside the interval.

@@ -21,42 +21,26 @@ public enum GELUKernel {
     while i < n { y[i] = scalar(x[i]); i += 1 }
   }
 
-  /// y = gelu(x) and s = σ(2u) over n elements; `backward(x:sigmoid:)` then needs no exponential.
+  /// y = gelu(x) and d = gelu′(x) over n elements, so that the backward is dx = dy·d and needs neither x
+  /// nor an exponential: d = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²) with s = σ(2u).
   @inline(__always)
-  public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid: UnsafeMutablePointer<Float>, _ n: Int) {
+  public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while VectorMath.vectorized && i + 8 <= n {
       let v = VectorMath.load(x + i)
-      let v3: SIMD8<Float> = v * v * v
-      let minus2u: SIMD8<Float> = (v + a * v3) * (-2 * c)
+      let v2: SIMD8<Float> = v * v
+      let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)
       let sv: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
-      VectorMath.store(sv, sigmoid + i)
+      let du: SIMD8<Float> = (3 * a * v2 + 1) * (2 * c)
+      VectorMath.store(sv + v * sv * (1 - sv) * du, derivative + i)
       VectorMath.store(v * sv, y + i)
       i += 8
     }
     while i < n {
-      let sv = 1 / (1 + expf(-2 * c * (x[i] + a * x[i] * x[i] * x[i])))
-      sigmoid[i] = sv
-      y[i] = x[i] * sv
-      i += 1
-    }
-  }
-
-  /// dx = dy · gelu′(x) from the saved s = σ(2u) (dx may alias dy).
-  @inline(__always)
-  public static func backward(_ x: UnsafePointer<Float>, sigmoid: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                              _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while VectorMath.vectorized && i + 8 <= n {
-      let v = VectorMath.load(x + i), sv = VectorMath.load(sigmoid + i)
-      let du: SIMD8<Float> = (3 * a * v * v + 1) * (2 * c)
-      let d: SIMD8<Float> = sv + v * sv * (1 - sv) * du
-      VectorMath.store(VectorMath.load(dy + i) * d, dx + i)
-      i += 8
-    }
-    while i < n {
-      let v = x[i], sv = sigmoid[i]
-      dx[i] = dy[i] * (sv + v * sv * (1 - sv) * 2 * c * (1 + 3 * a * v * v))
+      let v = x[i]
+      let sv = 1 / (1 + expf(-2 * c * (v + a * v * v * v)))
+      derivative[i] = sv + v * sv * (1 - sv) * 2 * c * (1 + 3 * a * v * v)
+      y[i] = v * sv
       i += 1
     }
   }
@@ -92,31 +76,17 @@ public enum GELUKernel {
 }
 
 extension Tensor {
-  /// gelu(self) and σ(2u) for a later `geluBackward(_:sigmoid:)`.
-  public func geluSavingSigmoid() -> (Tensor, sigmoid: Tensor) {
-    var y = Tensor(uninitialized: shape), sg = Tensor(uninitialized: shape)
-    let py = y.unsafeMutablePointer(), ps = sg.unsafeMutablePointer()
+  /// gelu(self) and gelu′(self), the latter for the backward dx = dy ⊙ gelu′(x).
+  public func geluSavingDerivative() -> (Tensor, derivative: Tensor) {
+    var y = Tensor(uninitialized: shape), d = Tensor(uninitialized: shape)
+    let py = y.unsafeMutablePointer(), pd = d.unsafeMutablePointer()
     withExtendedLifetime(storage) {
       let p = storage.pointer
       Parallel.forRanges(count, grain: 1 << 15) { r in
-        GELUKernel.forward(p + r.lowerBound, py + r.lowerBound, sigmoid: ps + r.lowerBound, r.count)
+        GELUKernel.forward(p + r.lowerBound, py + r.lowerBound, derivative: pd + r.lowerBound, r.count)
       }
     }
-    return (y, sg)
-  }
-
-  /// Backward of gelu from the σ(2u) saved by `geluSavingSigmoid`.
-  public func geluBackward(_ upstream: Tensor, sigmoid: Tensor) -> Tensor {
-    precondition(upstream.shape == shape && sigmoid.shape == shape, "gelu backward: gradient \(upstream.shape), sigmoid \(sigmoid.shape) vs input \(shape)")
-    var out = Tensor(uninitialized: shape)
-    let po = out.unsafeMutablePointer()
-    withExtendedLifetime((storage, upstream.storage, sigmoid.storage)) {
-      let p = storage.pointer, g = upstream.storage.pointer, ps = sigmoid.storage.pointer
-      Parallel.forRanges(count, grain: 1 << 15) { r in
-        GELUKernel.backward(p + r.lowerBound, sigmoid: ps + r.lowerBound, g + r.lowerBound, po + r.lowerBound, r.count)
-      }
-    }
-    return out
+    return (y, d)
   }
 
   /// gelu′(x) elementwise.
