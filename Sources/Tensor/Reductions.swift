@@ -164,28 +164,20 @@ extension Tensor {
   }
 
   /// Softmax along the last axis.
-  public func softmax() -> Tensor {
-    let n = shape.last ?? 1
-    var out = Tensor(uninitialized: shape)
-    let po = out.unsafeMutablePointer()
-    withExtendedLifetime(storage) {
-      let p = storage.pointer
-      Parallel.forRanges(count / Swift.max(n, 1), grain: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
-        for row in r { SoftmaxKernel.softmaxRow(p + row * n, po + row * n, n) }
-      }
-    }
-    return out
-  }
+  public func softmax() -> Tensor { mapLastAxisRows(SoftmaxKernel.softmaxRow) }
 
   /// Log-softmax along the last axis.
-  public func logSoftmax() -> Tensor {
+  public func logSoftmax() -> Tensor { mapLastAxisRows(SoftmaxKernel.logSoftmaxRow) }
+
+  /// A tensor of this shape whose rows along the last axis are `row(input, output, n)` of this one's.
+  private func mapLastAxisRows(_ row: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
     let n = shape.last ?? 1
     var out = Tensor(uninitialized: shape)
     let po = out.unsafeMutablePointer()
     withExtendedLifetime(storage) {
       let p = storage.pointer
       Parallel.forRanges(count / Swift.max(n, 1), grain: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
-        for row in r { SoftmaxKernel.logSoftmaxRow(p + row * n, po + row * n, n) }
+        for i in r { row(p + i * n, po + i * n, n) }
       }
     }
     return out

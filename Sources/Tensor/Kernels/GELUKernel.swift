@@ -90,18 +90,7 @@ extension Tensor {
   }
 
   /// gelu′(x) elementwise.
-  public func geluDerivative() -> Tensor {
-    let ones = Tensor(shape: shape, repeating: 1)
-    var out = Tensor(uninitialized: shape)
-    let po = out.unsafeMutablePointer()
-    withExtendedLifetime((storage, ones.storage)) {
-      let p = storage.pointer, o = ones.storage.pointer
-      Parallel.forRanges(count, grain: 1 << 15) { r in
-        GELUKernel.backward(p + r.lowerBound, o + r.lowerBound, po + r.lowerBound, r.count)
-      }
-    }
-    return out
-  }
+  public func geluDerivative() -> Tensor { geluSavingDerivative().derivative }
 
   /// Backward of gelu: upstream · gelu′(self).
   public func geluBackward(_ upstream: Tensor) -> Tensor {
