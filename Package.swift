@@ -81,7 +81,7 @@ let package = Package(
     .testTarget(name: "SAETests", dependencies: ["SAE", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: v5),
     .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: v5),
-    // Locating the shared reference data beside the repository, for the test targets (depends on no module).
-    .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: v5),
+    // Helpers for the test targets above Autograd: locating the shared reference data, reading PyTorch summaries.
+    .target(name: "TestSupport", dependencies: ["Autograd"], path: "Tests/TestSupport", swiftSettings: v5),
   ]
 )

@@ -17,41 +17,19 @@ import TestSupport
     try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent(name))) as! [String: Any]
   }
 
-  static func intRows(_ value: Any?) throws -> IntTensor {
-    let rows = try #require(value as? [[Int]])
-    return IntTensor(shape: [rows.count, rows[0].count], scalars: rows.flatMap { $0.map(Int32.init) })
-  }
-
-  /// Largest |ours − recorded| over the loss and the recorded logits of `summary` (loss, positions, logits).
-  static func compare(_ logits: Tensor, targets: IntTensor, with summary: [String: Any]) throws -> Double {
-    let loss = Double(Variable(logits).crossEntropy(targets: targets).value.scalar)
-    var worst = abs(loss - (try #require(summary["loss"] as? Double)))
-    let positions = try #require(summary["positions"] as? [Int])
-    let recorded = try #require(summary["logits"] as? [[[Double]]])
-    let (t, v) = (logits.shape[1], logits.shape[2])
-    let ours = logits.scalars
-    for (b, row) in recorded.enumerated() {
-      for (pi, p) in positions.enumerated() {
-        #expect(row[pi].count == v)
-        for j in 0..<v { worst = max(worst, abs(Double(ours[(b * t + p) * v + j]) - row[pi][j])) }
-      }
-    }
-    return worst
-  }
-
   @Test(arguments: ["gpt_tiny", "gpt_tiny_dyt"])
   func swiftWrittenCheckpointMatchesPyTorch(_ name: String) throws {
     let outputs = try Self.json("torch_outputs.json")
     let entry = try #require(outputs[name] as? [String: Any])
     #expect(entry["metadata"] as? [String: String] == ["transformer.wte.weight": "lm_head.weight"])
     let model = try GPTCheckpoint.load(from: Self.directory.appendingPathComponent(name))
-    let inputs = try Self.intRows(entry["inputs"]), targets = try Self.intRows(entry["targets"])
+    let inputs = try InteropSummary.intRows(entry["inputs"]), targets = try InteropSummary.intRows(entry["targets"])
     let logits = try withNoGrad { try model(inputs).value }
-    let worst = try Self.compare(logits, targets: targets, with: entry)
+    let worst = try InteropSummary.maxDifference(logits, targets: targets, summary: entry)
     #expect(worst <= 1e-4, "\(name): max |Δ| \(worst)")
     // The check can fail: the logits are far from uniform, so another model disagrees.
     let other = try withNoGrad { try GPT(config: model.config, seed: 77)(inputs).value }
-    #expect(try Self.compare(other, targets: targets, with: entry) > 1e-2)
+    #expect(try InteropSummary.maxDifference(other, targets: targets, summary: entry) > 1e-2)
     print(String(format: "%@ vs PyTorch: max |Δ| %.2e (loss and logits at %d positions)", name, worst,
                  (entry["positions"] as? [Int])?.count ?? 0))
   }

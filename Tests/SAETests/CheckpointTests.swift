@@ -276,27 +276,6 @@ import TestSupport
     print("wrote \(Self.interop.path)")
   }
 
-  /// Largest |ours − recorded| over a summary's loss and logits (positions × V per row).
-  static func compare(_ logits: Tensor, targets: IntTensor, with summary: [String: Any]) throws -> Double {
-    let loss = Double(Variable(logits).crossEntropy(targets: targets).value.scalar)
-    var worst = abs(loss - (try #require(summary["loss"] as? Double)))
-    let positions = try #require(summary["positions"] as? [Int])
-    let recorded = try #require(summary["logits"] as? [[[Double]]])
-    let (t, v) = (logits.shape[1], logits.shape[2])
-    let ours = logits.scalars
-    for (b, row) in recorded.enumerated() {
-      for (pi, p) in positions.enumerated() {
-        for j in 0..<v { worst = max(worst, abs(Double(ours[(b * t + p) * v + j]) - row[pi][j])) }
-      }
-    }
-    return worst
-  }
-
-  static func intRows(_ value: Any?) throws -> IntTensor {
-    let rows = try #require(value as? [[Int]])
-    return IntTensor(shape: [rows.count, rows[0].count], scalars: rows.flatMap { $0.map(Int32.init) })
-  }
-
   /// The Swift-written GPT + SAE checkpoints as PyTorch evaluated them (torch_outputs.json): clean logits,
   /// per key L0, reconstruction loss, the first tokens' sparse magnitudes and the logits with that SAE patched
   /// (spec section 5 patch points), and the logits with every SAE patched.
@@ -305,11 +284,11 @@ import TestSupport
     let outputs = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.interop.appendingPathComponent("torch_outputs.json"))) as! [String: Any]
     let entry = try #require(outputs[name] as? [String: Any])
     let model = try SparsifiedGPT.load(from: Self.interop.appendingPathComponent(name))
-    let inputs = try Self.intRows(entry["inputs"]), targets = try Self.intRows(entry["targets"])
+    let inputs = try InteropSummary.intRows(entry["inputs"]), targets = try InteropSummary.intRows(entry["targets"])
     var worst = 0.0
     try withNoGrad {
       let (clean, outs) = try model.run(inputs)
-      worst = max(worst, try Self.compare(clean.value, targets: targets, with: try #require(entry["clean"] as? [String: Any])))
+      worst = max(worst, try InteropSummary.maxDifference(clean.value, targets: targets, summary: try #require(entry["clean"] as? [String: Any])))
       let perKey = try #require(entry["keys"] as? [String: [String: Any]])
       #expect(Set(perKey.keys) == Set(model.keys.map(\.description)))
       for key in model.keys {
@@ -324,12 +303,12 @@ import TestSupport
           for (v, w) in zip(m.values[range], token["values"]!) { worst = max(worst, abs(Double(v) - w)) }
         }
         let patched = try model.run(inputs, patch: [key]).logits.value
-        worst = max(worst, try Self.compare(patched, targets: targets, with: try #require(rec["patched"] as? [String: Any])))
+        worst = max(worst, try InteropSummary.maxDifference(patched, targets: targets, summary: try #require(rec["patched"] as? [String: Any])))
       }
       let compound = try model.run(inputs, patch: Set(model.keys)).logits.value
-      worst = max(worst, try Self.compare(compound, targets: targets, with: try #require(entry["compound"] as? [String: Any])))
+      worst = max(worst, try InteropSummary.maxDifference(compound, targets: targets, summary: try #require(entry["compound"] as? [String: Any])))
       // The comparison can fail: the patched logits differ from the clean ones by far more than the tolerance.
-      #expect(try Self.compare(clean.value, targets: targets, with: try #require(entry["compound"] as? [String: Any])) > 1e-2)
+      #expect(try InteropSummary.maxDifference(clean.value, targets: targets, summary: try #require(entry["compound"] as? [String: Any])) > 1e-2)
     }
     #expect(worst <= 1e-4, "\(name): max |Δ| \(worst)")
     print(String(format: "%@ vs PyTorch: max |Δ| %.2e (logits clean / per-key patched / compound, L0, reconstruction loss, magnitudes)", name, worst))
