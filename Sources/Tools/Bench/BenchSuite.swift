@@ -106,6 +106,39 @@ struct BenchSuite {
     return 3 * (Double(config.nLayer) * perLayer + head)
   }
 
+  /// Time and FLOPs of every matrix product the linear layers (c_attn, attn c_proj, c_fc, mlp c_proj per
+  /// block, lm_head) run in one training step: forward x·Wᵀ, input gradient dy·W and weight gradient dyᵀ·x,
+  /// through the same `BLAS.sgemm` calls as `Variable.linear`, on preallocated buffers.
+  func linearProducts(_ config: GPTConfig) -> (seconds: Double, flops: Double) {
+    let n = batch * t, cc = config.nEmbd
+    let perBlock = [(cc, 3 * cc), (cc, cc), (cc, 4 * cc), (4 * cc, cc)]
+    let layers = Array(repeating: perBlock, count: config.nLayer).flatMap { $0 } + [(cc, config.vocabSize)]
+    var g = RandomGenerator(seed: 6)
+    var inputs: [[Int]: (x: Tensor, w: Tensor, dy: Tensor)] = [:]
+    for (inF, outF) in layers where inputs[[inF, outF]] == nil {
+      inputs[[inF, outF]] = (Tensor.normal([n, inF], generator: &g), Tensor.normal([outF, inF], generator: &g),
+                             Tensor.normal([n, outF], generator: &g))
+    }
+    // Results are discarded: one output buffer large enough for any of them.
+    let widest = layers.map { Swift.max($0.0, $0.1) }.max()!
+    let out = UnsafeMutablePointer<Float>.allocate(capacity: n * widest)
+    defer { out.deallocate() }
+    let seconds = withExtendedLifetime(inputs) {
+      measure(budget: budget) {
+        for (inF, outF) in layers {
+          let (x, w, dy) = inputs[[inF, outF]]!
+          BLAS.sgemm(transposeA: false, transposeB: true, m: n, n: outF, k: inF, a: x.unsafePointer, lda: inF,
+                     b: w.unsafePointer, ldb: inF, c: out, ldc: outF)
+          BLAS.sgemm(transposeA: false, transposeB: false, m: n, n: inF, k: outF, a: dy.unsafePointer, lda: outF,
+                     b: w.unsafePointer, ldb: inF, c: out, ldc: inF)
+          BLAS.sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: n, a: dy.unsafePointer, lda: outF,
+                     b: x.unsafePointer, ldb: inF, c: out, ldc: inF)
+        }
+      }
+    }
+    return (seconds, layers.reduce(0) { $0 + 3 * 2 * Double(n) * Double($1.0) * Double($1.1) })
+  }
+
   func gptStep() throws -> [BenchResult] {
     let config = GPTConfig.preset("ascii_64x4")!
     let model = try GPT(config: config, seed: 1)
@@ -135,8 +168,11 @@ struct BenchSuite {
     }
     let forward = measure(budget: budget) { _ = withNoGrad { try! model.loss(tokens, targets: targets) } }
     let flops = gptStepFlops(config)
+    let (productSeconds, productFlops) = linearProducts(config)
     return [
       row("gpt ascii_64x4 forward (no grad) B\(batch)", seconds: forward, flops: flops / 3),
+      row("  its linear layers' products (fwd, dX, dW)", seconds: productSeconds, flops: productFlops,
+          note: "sgemm alone, operands hot"),
       row("gpt ascii_64x4 train step B\(batch)", seconds: step, flops: flops,
           note: String(format: "%.0f tokens/s", Double(batch * t) / step)),
     ]
