@@ -38,7 +38,7 @@ public enum VectorMath {
   /// finite values after subtracting the row maximum, and for logistic functions 1/(1 + e^−x).
   @inline(__always) public static func expSaturating(_ x: V) -> V {
     let xc = min(max(x, V(repeating: -87.3)), V(repeating: 88.3))
-    let t = xc * 1.442_695_040_888_963_4 + 12_582_912.0
+    let t = xc * 1.442_695_040_888_963_4 + 12_582_912.0  // round(x·log2 e) in the low mantissa bits
     let n = t - 12_582_912.0
     var r = xc - n * 0.693_359_375
     r = r - n * (-2.121_944_4e-4)

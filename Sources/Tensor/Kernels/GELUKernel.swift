@@ -28,19 +28,15 @@ public enum GELUKernel {
     var i = 0
     while VectorMath.vectorized && i + 8 <= n {
       let v = VectorMath.load(x + i)
-      let v2: SIMD8<Float> = v * v
-      let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)
-      let sv: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
-      let du: SIMD8<Float> = (3 * a * v2 + 1) * (2 * c)
-      VectorMath.store(sv + v * sv * (1 - sv) * du, derivative + i)
+      let (sv, d) = sigmoidAndDerivative(v)
+      VectorMath.store(d, derivative + i)
       VectorMath.store(v * sv, y + i)
       i += 8
     }
     while i < n {
-      let v = x[i]
-      let sv = 1 / (1 + expf(-2 * c * (v + a * v * v * v)))
-      derivative[i] = sv + v * sv * (1 - sv) * 2 * c * (1 + 3 * a * v * v)
-      y[i] = v * sv
+      let (sv, d) = scalarSigmoidAndDerivative(x[i])
+      derivative[i] = d
+      y[i] = x[i] * sv
       i += 1
     }
   }
@@ -51,12 +47,7 @@ public enum GELUKernel {
   public static func backward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while VectorMath.vectorized && i + 8 <= n {
-      let v = VectorMath.load(x + i)
-      let v2: SIMD8<Float> = v * v
-      let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)
-      let s: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
-      let du: SIMD8<Float> = (3 * a * v2 + 1) * (2 * c)
-      let d: SIMD8<Float> = s + v * s * (1 - s) * du
+      let d = sigmoidAndDerivative(VectorMath.load(x + i)).derivative
       VectorMath.store(VectorMath.load(dy + i) * d, dx + i)
       i += 8
     }
@@ -69,9 +60,23 @@ public enum GELUKernel {
   }
 
   /// Scalar derivative gelu′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²), s = σ(2u).
-  public static func scalarDerivative(_ x: Float) -> Float {
+  public static func scalarDerivative(_ x: Float) -> Float { scalarSigmoidAndDerivative(x).derivative }
+
+  /// s = σ(2u) and gelu′(x) per lane, the forms the forward-with-derivative and the backward share.
+  @inline(__always)
+  static func sigmoidAndDerivative(_ v: SIMD8<Float>) -> (sigmoid: SIMD8<Float>, derivative: SIMD8<Float>) {
+    let v2: SIMD8<Float> = v * v
+    let minus2u: SIMD8<Float> = (v + a * v2 * v) * (-2 * c)
+    let s: SIMD8<Float> = 1 / (VectorMath.exp(minus2u) + 1)
+    let du: SIMD8<Float> = (3 * a * v2 + 1) * (2 * c)
+    return (s, s + v * s * (1 - s) * du)
+  }
+
+  /// Scalar s = σ(2u) and gelu′(x).
+  @inline(__always)
+  static func scalarSigmoidAndDerivative(_ x: Float) -> (sigmoid: Float, derivative: Float) {
     let s = 1 / (1 + expf(-2 * c * (x + a * x * x * x)))
-    return s + x * s * (1 - s) * 2 * c * (1 + 3 * a * x * x)
+    return (s, s + x * s * (1 - s) * 2 * c * (1 + 3 * a * x * x))
   }
 }
 
