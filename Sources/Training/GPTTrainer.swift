@@ -15,6 +15,8 @@ public final class GPTTrainer: ResumableTrainer {
   public private(set) var valLoader: TokenDataLoader
   /// Best val loss after step 0 (checkpoints are written when a val loss is ≤ it).
   public private(set) var bestValLoss: Float = .infinity
+  /// The step of the saved best checkpoint (nil until the first save).
+  public private(set) var bestStep: Int?
   /// Val loss of the latest evaluation.
   public private(set) var lastValLoss: Float = .nan
   let seed: UInt64
@@ -85,7 +87,9 @@ public final class GPTTrainer: ResumableTrainer {
     var saved = false
     if step > 0 && loss <= bestValLoss {
       bestValLoss = loss
+      bestStep = step
       try GPTCheckpoint.save(model, to: runDirectory)
+      try CheckpointSteps(steps: [CheckpointSteps.modelKey: step]).write(to: runDirectory)
       saved = true
     }
     return [("loss", .float(loss)), ("checkpoint", .bool(saved))]
@@ -94,6 +98,8 @@ public final class GPTTrainer: ResumableTrainer {
   struct ResumeState: Codable {
     var step: Int
     var bestValLoss: Float?
+    /// The step of the saved best checkpoint (absent in states written before steps were recorded).
+    var bestStep: Int?
     var trainPosition: TokenDataLoader.Position
     var config: GPTTrainingConfig
     var seed: UInt64
@@ -102,7 +108,7 @@ public final class GPTTrainer: ResumableTrainer {
   public func saveResumeState(step: Int) throws {
     var weights: [String: Tensor] = [:]
     for (name, p) in model.namedParameters { weights[name] = p.value }
-    let state = ResumeState(step: step, bestValLoss: bestValLoss.isFinite ? bestValLoss : nil,
+    let state = ResumeState(step: step, bestValLoss: bestValLoss.isFinite ? bestValLoss : nil, bestStep: bestStep,
                             trainPosition: trainLoader.position, config: config, seed: seed)
     try ResumeStore(runDirectory: runDirectory).save(
       files: ["model.safetensors": SafeTensorsFile(tensors: weights),
@@ -125,6 +131,7 @@ public final class GPTTrainer: ResumableTrainer {
     }
     try trainLoader.restore(state.trainPosition)
     bestValLoss = state.bestValLoss ?? .infinity
+    bestStep = try state.bestStep ?? CheckpointSteps.read(from: runDirectory)?.steps[CheckpointSteps.modelKey]
     guard state.step < config.maxSteps else {
       throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise --max-steps to continue")
     }

@@ -104,7 +104,7 @@ final class BiasSumTerm: SAELossTerm {
     // Training moved the weights away from their initial values.
     let initial = weights(try w.trainer(w.config(model, name: "fresh")))
     #expect(a.contains { initial[$0.key] != $0.value })
-    #expect(whole.bestLosses == second.bestLosses)
+    #expect(whole.bestLosses == second.bestLosses && whole.bestSteps == second.bestSteps && whole.bestSteps.allSatisfy { $0 != nil })
     // Both reloaded the best checkpoint and report the same final metrics; L0 = k for TopK.
     let m1 = try #require(whole.finalMetrics), m2 = try #require(second.finalMetrics)
     #expect(m1.l0 == m2.l0 && m1.ceIncrease == m2.ceIncrease && m1.compoundCEIncrease == m2.compoundCEIncrease)
@@ -118,9 +118,13 @@ final class BiasSumTerm: SAELossTerm {
             == [true, false, true])
     #expect(ConcurrentSAETrainer.improvedUnits(losses: [.nan, 1, 1], best: [.infinity, 2, 2], units: [[0], [1], [2]])
             == [false, true, true])
-    // A shared-weight group is saved only when every member improved.
-    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [2, 1, 4], units: [[0, 1, 2]]) == [false])
-    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [2, 2, 4], units: [[0, 1, 2]]) == [true])
+    // A shared-weight group is saved when its total is ≤ its best total (6 vs 7), even though member 1 got
+    // worse (2 > 1); a total above the best (6 vs 5.5) is not saved, although members 0 and 2 improved.
+    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [2, 1, 4], units: [[0, 1, 2]]) == [true])
+    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [1.5, 1, 3], units: [[0, 1, 2]]) == [false])
+    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [1, 2, 3], units: [[0, 1, 2]]) == [true])
+    #expect(ConcurrentSAETrainer.improvedUnits(losses: [1, .nan, 3], best: [2, 2, 4], units: [[0, 1, 2]]) == [false])
+    #expect(ConcurrentSAETrainer.improvedUnits(losses: losses, best: [.infinity, .infinity, .infinity], units: [[0, 1, 2]]) == [true])
   }
 
   @Test func checkpointsAreWrittenAfterStepZeroForImprovedEntriesOnly() throws {
@@ -147,28 +151,74 @@ final class BiasSumTerm: SAELossTerm {
     #expect(trainer.bestLosses[1] == 0 && trainer.bestLosses[0] == trainer.lastValLosses[0])
   }
 
-  @Test func staircaseGroupIsSavedWhole() throws {
+  /// Staircase variants whose members share weights, with the shared files a group writes (JumpReLU staircase
+  /// members carry the shared tensors in their own files, as the reference writes them).
+  static let sharingModels: [(SAEModelConfig, sharedFiles: [String])] = [
+    (TestSAEModels.staircase, ["sae.shared.0.safetensors"]),
+    (SAEModelConfig(name: "test-detach", gptConfig: "ascii_64x4", nFeatures: [32, 64, 96, 128, 160], saeVariant: .topKStaircaseDetach,
+                    topK: [4, 4, 4, 4, 4], saeKeys: SAEModelConfig.actKeys(5)), ["sae.shared.0.safetensors"]),
+    (SAEModelConfig(name: "test-jumprelu-staircase", gptConfig: "ascii_64x4", nFeatures: [32, 64, 96, 128, 160],
+                    saeVariant: .jumpReLUStaircase, topK: nil, saeKeys: SAEModelConfig.actKeys(5)), []),
+  ]
+
+  @Test(arguments: [0, 1, 2])
+  func staircaseGroupIsSavedWholeWhenItsTotalImproves(_ index: Int) throws {
+    let (model, shared) = Self.sharingModels[index]
     let w = try SAETrainingWorkspace()
-    let trainer = try w.trainer(w.config(TestSAEModels.staircase))
+    let sparsity: [Float]? = model.saeVariant == .jumpReLUStaircase ? [Float](repeating: 1e-3, count: 5) : nil
+    let trainer = try w.trainer(w.config(model, name: model.name, sparsity: sparsity))
     #expect(trainer.layout.saveUnits == [[0, 1, 2, 3, 4]])
     let dir = trainer.runDirectory
     let fm = FileManager.default
-    let files = (0..<5).map { "sae.\($0).safetensors" } + ["sae.shared.0.safetensors"]
+    let files = (0..<5).map { "sae.\($0).safetensors" } + shared + [CheckpointSteps.fileName]
     _ = try trainer.evaluate(step: 4)
     for f in files { #expect(fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)") }
+    #expect(try CheckpointSteps.read(from: dir)?.steps == Dictionary(uniqueKeysWithValues: model.saeKeys.map { ($0.description, 4) }))
     for f in files { try fm.removeItem(at: dir.appendingPathComponent(f)) }
-    // One member worse than its best: nothing of the group is written.
-    trainer.bestLosses[2] = 0
+    // No training between evaluations, so the next evaluation sees the same losses L. Member 2's best is
+    // below its loss (it got worse), member 0's above (it improved by more): the total fell, the group saves.
+    let l = trainer.lastValLosses
+    let delta = 0.25 * l[2]
+    var best = l
+    best[2] = l[2] - delta
+    best[0] = l[0] + 2 * delta
+    trainer.bestLosses = best
     let line = LogLine(try trainer.evaluate(step: 8)).text
-    #expect(trainer.lastSaved == [false, false, false, false, false])
-    #expect(line.contains("checkpoint False False False False False"))
-    for f in files { #expect(!fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)") }
+    #expect(trainer.lastSaved == [true, true, true, true, true])
+    #expect(line.contains("checkpoint True True True True True"))
+    for f in files { #expect(fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)") }
+    #expect(trainer.bestSteps == [8, 8, 8, 8, 8] && trainer.bestLosses == l)
+    #expect(try CheckpointSteps.read(from: dir)?.steps["2_act"] == 8)
     // Staircase eval lines carry L0 per chunk of min(n_features) = 32 features for every SAE.
     #expect(line.contains(" | l0_0_act ") && line.contains(" | l0_4_act "))
-    // All members improved: the whole group, including the shared matrices, is written.
-    trainer.bestLosses = [Float](repeating: .infinity, count: 5)
+    for f in files { try fm.removeItem(at: dir.appendingPathComponent(f)) }
+    // Members 0, 1, 3 and 4 improved but member 2 rose by more: the total rose, nothing of the group is written.
+    best = l
+    for m in [0, 1, 3, 4] { best[m] = l[m] + 0.01 * delta }
+    best[2] = l[2] - delta
+    trainer.bestLosses = best
     _ = try trainer.evaluate(step: 12)
-    for f in files { #expect(fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)") }
+    #expect(trainer.lastSaved == [false, false, false, false, false])
+    #expect(trainer.bestSteps == [8, 8, 8, 8, 8])
+    for f in files { #expect(!fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)") }
+  }
+
+  /// FF-block staircase pairs share weights within a pair, whose two members form one loss entry: the pair is
+  /// saved when that entry (the members' sum) is at its best, whichever member moved.
+  @Test func staircaseBlockPairIsSavedByItsTotal() throws {
+    let w = try SAETrainingWorkspace()
+    let trainer = try w.trainer(w.config(TestSAEModels.staircaseBlock, name: "stairblock"))
+    #expect(trainer.layout.saveUnits == [[0], [1], [2], [3]] && trainer.layout.entries[1] == [2, 3])
+    _ = try trainer.evaluate(step: 4)
+    let l = trainer.lastValLosses
+    var best = l
+    best[1] = l[1] * 0.5
+    trainer.bestLosses = best
+    _ = try trainer.evaluate(step: 8)
+    #expect(trainer.lastSaved == [true, false, true, true])
+    #expect(trainer.bestSteps == [8, 4, 8, 8])
+    let steps = try #require(try CheckpointSteps.read(from: trainer.runDirectory)).steps
+    #expect(steps["1_residmid"] == 4 && steps["1_residpost"] == 4 && steps["0_residmid"] == 8 && steps["3_residpost"] == 8)
   }
 
   @Test func pairedVariantsHaveOneLossPerPair() throws {

@@ -33,6 +33,10 @@ public struct AblationCurve: Sendable, Codable {
   /// Area under the mean curve (trapezoid rule over the linear N values).
   public var auc: Double { AblationCurve.trapezoid(points.map(\.edges), points.map(\.interval.mean)) }
 
+  /// The curve without its largest edge count (spec section 9: at N = F₀·F₁ a pair's last point is its
+  /// unpruned circuit, which favours pairs that are complete there; results are reported both ways).
+  public var withoutLastPoint: AblationCurve { AblationCurve(points: Array(points.dropLast())) }
+
   /// Half the gap between the areas under the upper and lower interval curves.
   public var aucError: Double {
     let x = points.map(\.edges)
@@ -56,6 +60,11 @@ public struct RelativeImprovement: Sendable, Codable, Equatable {
     let ratio = method / baseline
     value = 1 - ratio
     error = Swift.abs(ratio) * ((methodError / method) * (methodError / method) + (baselineError / baseline) * (baselineError / baseline)).squareRoot()
+  }
+
+  /// Improvement of the curve `method` over the curve `baseline` (their AUCs and AUC errors).
+  public init(method: AblationCurve, baseline: AblationCurve) {
+    self.init(method: method.auc, methodError: method.aucError, baseline: baseline.auc, baselineError: baseline.aucError)
   }
 
   /// The mean over layers with the propagated error.

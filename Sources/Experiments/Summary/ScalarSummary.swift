@@ -11,6 +11,8 @@ public struct ScalarSummary: Sendable {
     public var curves: [String: AblationCurve]
     /// Relative improvement over the baseline, by series label (not for the baseline itself).
     public var improvement: [String: RelativeImprovement]
+    /// The same with every curve's last point (its largest edge count) left out.
+    public var improvementWithoutLastPoint: [String: RelativeImprovement]
   }
 
   public struct PlacementResult: Sendable {
@@ -18,6 +20,8 @@ public struct ScalarSummary: Sendable {
     public var layers: [LayerResult]
     /// Mean relative improvement over the layers where both the series and the baseline have results.
     public var meanImprovement: [String: RelativeImprovement]
+    /// The same without each curve's last point.
+    public var meanImprovementWithoutLastPoint: [String: RelativeImprovement]
   }
 
   /// Series labels in the order given.
@@ -45,20 +49,29 @@ public struct ScalarSummary: Sendable {
           curves[ser.label] = AblationCurve(values: v, resamples: resamples,
                                             seed: seed &+ UInt64(s) &* 1_000_003 &+ UInt64(layer) &* 7919)
         }
-        var improvement: [String: RelativeImprovement] = [:]
+        var improvement: [String: RelativeImprovement] = [:], withoutLast: [String: RelativeImprovement] = [:]
         if let base = curves[baseline] {
+          let baseCut = base.withoutLastPoint
           for (label, c) in curves where label != baseline {
-            improvement[label] = RelativeImprovement(method: c.auc, methodError: c.aucError, baseline: base.auc, baselineError: base.aucError)
+            improvement[label] = RelativeImprovement(method: c, baseline: base)
+            let cut = c.withoutLastPoint
+            if cut.points.count >= 2 && baseCut.points.count >= 2 {
+              withoutLast[label] = RelativeImprovement(method: cut, baseline: baseCut)
+            }
           }
         }
-        layers.append(LayerResult(layer: layer, curves: curves, improvement: improvement))
+        layers.append(LayerResult(layer: layer, curves: curves, improvement: improvement,
+                                  improvementWithoutLastPoint: withoutLast))
       }
-      var mean: [String: RelativeImprovement] = [:]
+      var means: [String: RelativeImprovement] = [:], meansCut: [String: RelativeImprovement] = [:]
       for label in labels where label != baseline {
         let per = layers.compactMap { $0.improvement[label] }
-        if !per.isEmpty { mean[label] = RelativeImprovement.mean(per) }
+        if !per.isEmpty { means[label] = RelativeImprovement.mean(per) }
+        let perCut = layers.compactMap { $0.improvementWithoutLastPoint[label] }
+        if !perCut.isEmpty { meansCut[label] = RelativeImprovement.mean(perCut) }
       }
-      out.append(PlacementResult(placement: placement, layers: layers, meanImprovement: mean))
+      out.append(PlacementResult(placement: placement, layers: layers, meanImprovement: means,
+                                 meanImprovementWithoutLastPoint: meansCut))
     }
     placements = out
   }
@@ -115,6 +128,11 @@ public struct ScalarSummary: Sendable {
     }
   }
 
+  /// `63.15% ± 1.35%`.
+  public static func percent(_ r: RelativeImprovement) -> String {
+    String(format: "%.2f%% ± %.2f%%", 100 * r.value, 100 * r.error)
+  }
+
   /// Labels (in the given order) with a curve in some layer of `p`.
   func labels(in p: PlacementResult) -> [String] {
     labels.filter { label in p.layers.contains { $0.curves[label] != nil } }
@@ -129,25 +147,34 @@ public struct ScalarSummary: Sendable {
       var header = "layer"
       for label in present { header += " | \(label) AUC" }
       for label in present where label != baseline { header += " | \(label) vs \(baseline)" }
+      for label in present where label != baseline { header += " | \(label) vs \(baseline) w/o last N" }
       out += header + "\n"
       for l in p.layers {
         var line = "\(l.layer)"
         for label in present {
           if let c = l.curves[label] { line += " | \(ScalarSummary.format(c.auc, error: c.aucError))" } else { line += " | –" }
         }
-        for label in present where label != baseline {
-          if let r = l.improvement[label] { line += String(format: " | %.2f%% ± %.2f%%", 100 * r.value, 100 * r.error) } else { line += " | –" }
+        for improvement in [l.improvement, l.improvementWithoutLastPoint] {
+          for label in present where label != baseline {
+            if let r = improvement[label] { line += " | " + ScalarSummary.percent(r) } else { line += " | –" }
+          }
         }
         out += line + "\n"
       }
       for label in present where label != baseline {
         if let m = p.meanImprovement[label] {
-          out += String(format: "mean relative improvement of %@ over %@: %.2f%% ± %.2f%%\n", label, baseline, 100 * m.value, 100 * m.error)
+          out += "mean relative improvement of \(label) over \(baseline): \(ScalarSummary.percent(m))"
+          if let cut = p.meanImprovementWithoutLastPoint[label] { out += " (without the last N: \(ScalarSummary.percent(cut)))" }
+          out += "\n"
         }
       }
       out += "\n"
     }
     return out
+  }
+
+  static func json(_ improvements: [String: RelativeImprovement]) -> [String: Any] {
+    improvements.mapValues { ["value": $0.value, "error": $0.error] }
   }
 
   /// The summary as a JSON-ready object (numbers only as values).
@@ -158,17 +185,17 @@ public struct ScalarSummary: Sendable {
       for l in p.layers {
         var entry: [String: Any] = [:]
         for (label, c) in l.curves {
+          let cut = c.withoutLastPoint
           entry[label] = ["auc": c.auc, "auc_error": c.aucError,
+                          "auc_without_last_point": cut.auc, "auc_error_without_last_point": cut.aucError,
                           "points": c.points.map { ["edges": $0.edges, "mean": $0.interval.mean, "lower": $0.interval.lower, "upper": $0.interval.upper] }]
         }
-        var imp: [String: Any] = [:]
-        for (label, r) in l.improvement { imp[label] = ["value": r.value, "error": r.error] }
-        entry["relative_improvement"] = imp
+        entry["relative_improvement"] = Self.json(l.improvement)
+        entry["relative_improvement_without_last_point"] = Self.json(l.improvementWithoutLastPoint)
         layersOut["\(l.layer)"] = entry
       }
-      var mean: [String: Any] = [:]
-      for (label, r) in p.meanImprovement { mean[label] = ["value": r.value, "error": r.error] }
-      placementsOut[p.placement.rawValue] = ["layers": layersOut, "mean_relative_improvement": mean]
+      placementsOut[p.placement.rawValue] = ["layers": layersOut, "mean_relative_improvement": Self.json(p.meanImprovement),
+                                             "mean_relative_improvement_without_last_point": Self.json(p.meanImprovementWithoutLastPoint)]
     }
     return ["placements": placementsOut]
   }

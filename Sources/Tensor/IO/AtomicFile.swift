@@ -31,7 +31,7 @@ public enum AtomicFile {
   }
 
   /// The bytes of the file at `url`, memory-mapped when possible; a missing or unreadable file is a `FileFormatError`.
-  static func read(_ url: URL) throws -> Data {
+  public static func read(_ url: URL) throws -> Data {
     let path = url.path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

@@ -52,11 +52,13 @@ struct TrainGPT: ParsableCommand {
     let last = try trainer.train(resume: resume, stopAfter: stopAfter)
     let seconds = monotonicSeconds() - start
     Terminal.line("\(first) run \(c.name): finished step \(last) of \(c.maxSteps) in \(Terminal.duration(seconds)); "
-                  + "best val loss \(String(format: "%.4f", trainer.bestValLoss)) → \(trainer.runDirectory.path)")
+                  + "best val loss \(String(format: "%.4f", trainer.bestValLoss))"
+                  + (trainer.bestStep.map { " (checkpoint of step \($0))" } ?? "") + " → \(trainer.runDirectory.path)")
     if common.json {
       var out: [String: Any] = ["steps": last, "max_steps": c.maxSteps, "seconds": seconds,
                                 "parameters": trainer.model.parameterCount]
       if let v = jsonNumber(trainer.bestValLoss) { out["best_val_loss"] = v }
+      if let step = trainer.bestStep { out["checkpoint_step"] = step }
       if let v = jsonNumber(trainer.lastValLoss) { out["val_loss"] = v }
       printJSONObject(out)
     }

@@ -18,7 +18,8 @@ struct TrainSAE: ParsableCommand {
       λ·reconstruction/‖x‖ + sparsity + λ·aux/‖x‖ (λ = --regularization); one loss, the whole model is saved \
       when it improves; without --load-from it starts from a fresh GPT. The run writes <checkpoints-dir>/<name>/: the GPT (model.json, \
       model.safetensors), sae.json and sae.*.safetensors (each SAE or pair saved whenever its val loss is at its \
-      best; weight-sharing staircase groups only when all members improved), train.log, eval.log, debug.log and \
+      best; weight-sharing staircase groups when the sum of their members' val losses is at its best), \
+      checkpoint-steps.json (the step each SAE's saved checkpoint comes from), train.log, eval.log, debug.log and \
       resume/ (the state after the latest evaluation, used by --resume). After the last step the best checkpoint \
       is reloaded and its L0s, CE-loss increases and compound CE-loss increase are reported (and, for jsae and \
       jsae_block, each pair's Jacobian sparsity J).
@@ -125,6 +126,7 @@ struct TrainSAE: ParsableCommand {
       out["best_val_losses"] = best
     }
     out["trainer"] = trainer.config.trainer.rawValue
+    out["checkpoint_steps"] = trainer.checkpointSteps.steps
     if let m = trainer.finalMetrics, let model = trainer.finalModel {
       out["reconstruction_loss"] = keyed(model.keys, m.reconstruct)
     }

@@ -9,7 +9,7 @@ import Tensor
 /// + sparsity + aux + any extra `SAELossTerm` — whose sum is backpropagated; AdamW (β 0.9/0.95, ε 1e-8, no
 /// weight decay) over all SAE parameters with one global gradient clip of 1.0; the GPT's warmup/cosine
 /// schedule. At each evaluation, every SAE (pair) whose own val loss is ≤ its best so far is saved into
-/// `<checkpoints dir>/<name>/`; SAEs sharing weights are saved as a group, only when all members improved.
+/// `<checkpoints dir>/<name>/`; SAEs sharing weights are saved as a group, when the sum of the members' val losses is ≤ its best.
 /// After the last step the best checkpoint is reloaded from disk and its final metrics are reported.
 public final class ConcurrentSAETrainer: SAETrainer {
   /// Extra loss terms added per entry (e.g. the JSAE Jacobian penalty).

@@ -5,7 +5,7 @@ import SAE
 ///
 /// Independent variants have one entry per SAE. Paired variants (`jsae`, `jsae_block`, `staircase_block`)
 /// have one entry per (input, output) pair, ordered by layer. Variants whose SAEs share weights (staircase,
-/// multilayer) are saved per sharing group, and only when every entry of the group improved.
+/// multilayer) are saved per sharing group, when the sum of the group's entries is at its best.
 public struct SAELossLayout: Equatable, Sendable {
   /// Per loss entry, the indices (into the key list) of the SAEs whose totals it sums.
   public var entries: [[Int]]

@@ -28,8 +28,11 @@ public class SAETrainer: ResumableTrainer {
   public let trainsGPT: Bool
   public private(set) var trainLoader: TokenDataLoader
   public private(set) var valLoader: TokenDataLoader
-  /// Best val loss per entry among saved checkpoints (infinity until first saved).
+  /// Best val loss per entry among saved checkpoints (infinity until first saved). The entries of a save
+  /// unit are always saved together, so their best losses come from one evaluation.
   public internal(set) var bestLosses: [Float]
+  /// The step each entry's saved checkpoint comes from (nil until first saved).
+  public internal(set) var bestSteps: [Int?]
   /// Val loss per entry at the latest evaluation.
   public private(set) var lastValLosses: [Float] = []
   /// Whether each entry was saved at the latest evaluation.
@@ -95,6 +98,7 @@ public class SAETrainer: ResumableTrainer {
     valLoader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: config.batchSize, sequenceLength: t)
     logger = RunLogger(directory: runDirectory, echo: echo)
     bestLosses = [Float](repeating: .infinity, count: layout.count)
+    bestSteps = [Int?](repeating: nil, count: layout.count)
     gptFingerprint = Self.fingerprint(gpt)
   }
 
@@ -212,11 +216,15 @@ public class SAETrainer: ResumableTrainer {
       for (unit, better) in zip(layout.saveUnits, improved) where better {
         for e in unit {
           bestLosses[e] = losses[e]
+          bestSteps[e] = step
           saved[e] = true
           keys += layout.entries[e].map { model.keys[$0] }
         }
       }
-      if !keys.isEmpty { try model.save(to: runDirectory, keys: keys) }
+      if !keys.isEmpty {
+        try model.save(to: runDirectory, keys: keys)
+        try checkpointSteps.write(to: runDirectory)
+      }
     }
     lastSaved = saved
     let checkpoint: LogValue = step == 0 ? .bool(false) : .text(saved.map { $0 ? "True" : "False" }.joined(separator: " "))
@@ -236,9 +244,25 @@ public class SAETrainer: ResumableTrainer {
     }
   }
 
-  /// For each save unit (a set of loss entries), whether every entry's loss is ≤ its best (NaN never is).
+  /// For each save unit (a set of loss entries), whether the sum of its entries' losses is ≤ the sum of their
+  /// best losses (spec section 8, amended 2026-12-04: a staircase group is saved when its total val loss is at
+  /// its best, even if one member got worse). A NaN loss never improves; before the first save the best is ∞.
   static func improvedUnits(losses: [Float], best: [Float], units: [[Int]]) -> [Bool] {
-    units.map { unit in unit.allSatisfy { losses[$0] <= best[$0] } }
+    units.map { unit in
+      let total = unit.reduce(0.0) { $0 + Double(losses[$1]) }
+      let bestTotal = unit.reduce(0.0) { $0 + Double(best[$1]) }
+      return total <= bestTotal
+    }
+  }
+
+  /// The step of every SAE's saved checkpoint, keyed by SAE key (SAEs not yet saved are absent).
+  public var checkpointSteps: CheckpointSteps {
+    var steps: [String: Int] = [:]
+    for (members, step) in zip(layout.entries, bestSteps) {
+      guard let step else { continue }
+      for i in members { steps[model.keys[i].description] = step }
+    }
+    return CheckpointSteps(steps: steps)
   }
 
   /// The reference's eval-line metrics, in its order.
@@ -275,6 +299,7 @@ public class SAETrainer: ResumableTrainer {
       if !m.jacobianL1.isEmpty {
         Terminal.line("Final Jacobian L1s: " + LogValue.vector(best.ceIncreaseKeys.map { m.jacobianL1[$0]! }).rendered)
       }
+      Terminal.line("Reloaded checkpoint steps: " + checkpointSteps.rendered(order: best.keys.map(\.description)))
     }
   }
 
@@ -284,6 +309,9 @@ public class SAETrainer: ResumableTrainer {
     var step: Int
     /// Best val loss per entry (nil = none saved yet).
     var bestLosses: [Float?]
+    /// The step of each entry's saved checkpoint (nil = none saved yet; absent in states written before
+    /// steps were recorded).
+    var bestSteps: [Int?]?
     var trainPosition: TokenDataLoader.Position
     var config: SAETrainingConfig
     var model: SAEModelConfig
@@ -297,7 +325,7 @@ public class SAETrainer: ResumableTrainer {
   public func saveResumeState(step: Int) throws {
     var weights: [String: Tensor] = [:]
     for (name, p) in trainedParameters { weights[name] = p.value }
-    let state = ResumeState(step: step, bestLosses: bestLosses.map { $0.isFinite ? $0 : nil },
+    let state = ResumeState(step: step, bestLosses: bestLosses.map { $0.isFinite ? $0 : nil }, bestSteps: bestSteps,
                             trainPosition: trainLoader.position, config: config, model: modelConfig, seed: seed,
                             gptFingerprint: gptFingerprint)
     try ResumeStore(runDirectory: runDirectory).save(
@@ -331,6 +359,13 @@ public class SAETrainer: ResumableTrainer {
     }
     try trainLoader.restore(state.trainPosition)
     bestLosses = state.bestLosses.map { $0 ?? .infinity }
+    if let steps = state.bestSteps, steps.count == layout.count {
+      bestSteps = steps
+    } else {
+      bestSteps = (try CheckpointSteps.read(from: runDirectory)).map { saved in
+        layout.entries.map { saved.steps[model.keys[$0[0]].description] }
+      } ?? [Int?](repeating: nil, count: layout.count)
+    }
     guard state.step < config.maxSteps else {
       throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise --max-steps to continue")
     }
