@@ -52,7 +52,11 @@ public final class SparsifiedGPT {
   /// Clean activations [B, T, C] at every SAE key (and at `extra` keys), with nothing patched; runs only
   /// the blocks needed.
   public func activations(_ tokens: IntTensor, extra: [SAEKey] = []) throws -> [SAEKey: Tensor] {
-    let wanted = keys + extra
+    try Self.activations(of: gpt, tokens, keys: keys + extra)
+  }
+
+  /// Clean activations [B, T, C] of `gpt` at `wanted` keys; runs only the blocks needed.
+  public static func activations(of gpt: GPT, _ tokens: IntTensor, keys wanted: [SAEKey]) throws -> [SAEKey: Tensor] {
     let recorder = ActivationRecorder(keys: Set(wanted))
     let n = gpt.config.nLayer
     let stop = Swift.min(n, wanted.map { $0.hookPoint == .act ? $0.layer : $0.layer + 1 }.max() ?? n)

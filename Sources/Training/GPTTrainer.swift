@@ -41,10 +41,11 @@ public final class GPTTrainer: ResumableTrainer {
   public var tokensPerStep: Int { config.batchSize * config.gradientAccumulationSteps * model.config.blockSize }
 
   /// Runs training from step 1, or continues from the run's resume state when `resume` is set.
-  /// `stopAfter` stops early (as if interrupted) after that step. Returns the last completed step.
+  /// `stopAfter` stops early (as if interrupted) after that step; at each of `milestones` (evaluation steps)
+  /// the best checkpoint is copied into `milestones/step-NNNNNN/`. Returns the last completed step.
   @discardableResult
-  public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> Int {
-    try runLoop(resume: resume, stopAfter: stopAfter)
+  public func train(resume: Bool = false, stopAfter: Int? = nil, milestones: Set<Int> = []) throws -> Int {
+    try runLoop(resume: resume, stopAfter: stopAfter, milestones: milestones)
   }
 
   func debugLine() -> String {

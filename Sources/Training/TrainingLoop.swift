@@ -10,11 +10,14 @@ public protocol TrainingTask: AnyObject {
   func evaluate(step: Int) throws -> [(String, LogValue)]
   /// Writes everything needed to continue after `step` completed steps.
   func saveResumeState(step: Int) throws
+  /// Keeps a copy of the best checkpoint as it stands after `step` steps (a milestone).
+  func keepCheckpoint(step: Int) throws
 }
 
 /// The reference training schedule: evaluate at step 0, train steps 1…maxSteps, log every `logInterval`
 /// steps, evaluate every `evalInterval` steps and at the last step; a resume state is written after every
-/// evaluation (and when stopping early at `stopAfter`).
+/// evaluation (and when stopping early at `stopAfter`). At the evaluations of `milestones`, a copy of the best
+/// checkpoint is kept before the resume state is written.
 public struct TrainingLoop {
   public var schedule: LearningRateSchedule
   public var logInterval: Int
@@ -23,66 +26,113 @@ public struct TrainingLoop {
   public var firstStep: Int
   /// Stop after this step as if interrupted (a resume state is written); nil = run to maxSteps.
   public var stopAfter: Int?
+  /// Steps after whose evaluation the best checkpoint is copied (each must be an evaluation step).
+  public var milestones: Set<Int>
   /// Tokens consumed per step, for the progress line.
   public var tokensPerStep: Int
   public var logger: RunLogger
 
   public init(schedule: LearningRateSchedule, logInterval: Int, evalInterval: Int, firstStep: Int = 1,
-              stopAfter: Int? = nil, tokensPerStep: Int, logger: RunLogger) {
+              stopAfter: Int? = nil, milestones: Set<Int> = [], tokensPerStep: Int, logger: RunLogger) {
     self.schedule = schedule
     self.logInterval = logInterval
     self.evalInterval = evalInterval
     self.firstStep = firstStep
     self.stopAfter = stopAfter
+    self.milestones = milestones
     self.tokensPerStep = tokensPerStep
     self.logger = logger
   }
 
+  /// Whether the loop evaluates after `step`.
+  public func evaluates(after step: Int) -> Bool { step == 0 || step % evalInterval == 0 || step == schedule.maxSteps }
+
   /// Runs the schedule on `task`. Returns the last completed step.
   @discardableResult
   public func run(_ task: TrainingTask) throws -> Int {
-    let maxSteps = schedule.maxSteps
-    if firstStep == 1 { try evaluate(task, step: 0) }
-    let start = monotonicSeconds()
-    var lastLoss: [Float] = []
-    var step = firstStep - 1
-    while step < maxSteps {
-      step += 1
-      let t0 = monotonicSeconds()
-      let lr = schedule.rate(at: step)
-      let (losses, norm) = try task.trainStep(step: step, learningRate: lr)
-      lastLoss = losses
-      let dt = monotonicSeconds() - t0
-      if step % logInterval == 0 {
-        try logger.log(LogLine([("type", .text("train")), ("step", .int(step)),
-                                ("loss", losses.count == 1 ? .float(losses[0]) : .vector(losses)),
-                                ("lr", LogLine.learningRate(lr)), ("norm", .float(norm)), ("dt", LogLine.seconds(dt))]),
-                       to: .train)
-      }
-      if step % evalInterval == 0 || step == maxSteps {
-        try evaluate(task, step: step)
-        try task.saveResumeState(step: step)
-      }
-      if let stopAfter, step >= stopAfter, step < maxSteps {
-        if step % evalInterval != 0 { try task.saveResumeState(step: step) }
-        Terminal.clearProgress()
-        return step
-      }
-      let elapsed = monotonicSeconds() - start
-      let done = step - firstStep + 1
-      let perStep = elapsed / Double(done)
-      let lossText = lastLoss.map { String(format: "%.4f", $0) }.joined(separator: " ")
-      Terminal.progress("step \(step)/\(maxSteps) | loss \(lossText) | "
-                        + String(format: "%.0f tok/s", Double(tokensPerStep) / perStep)
-                        + " | ETA \(Terminal.duration(perStep * Double(maxSteps - step)))")
-    }
+    let run = TrainingRun(loop: self, task: task)
+    try run.start()
+    while try run.advance() { Terminal.progress(run.progressText) }
     Terminal.clearProgress()
-    return step
+    return run.step
+  }
+}
+
+/// One run of a `TrainingLoop` on a task, advanced one step at a time, so that several runs can be
+/// interleaved in one process (`SAETrainingGroup`).
+public final class TrainingRun {
+  public let loop: TrainingLoop
+  public let task: TrainingTask
+  /// The last completed step.
+  public private(set) var step: Int
+  /// Whether the run reached its last step or its `stopAfter` step.
+  public private(set) var isDone = false
+  private var startTime = 0.0
+  private var lastLoss: [Float] = []
+
+  public init(loop: TrainingLoop, task: TrainingTask) {
+    self.loop = loop
+    self.task = task
+    step = loop.firstStep - 1
   }
 
-  func evaluate(_ task: TrainingTask, step: Int) throws {
+  /// Evaluates at step 0 for a new run; starts the clock.
+  public func start() throws {
+    if loop.firstStep == 1 { try evaluate(step: 0) }
+    isDone = step >= loop.schedule.maxSteps
+    startTime = monotonicSeconds()
+  }
+
+  /// Runs the next step (with its logging, evaluation, milestone and resume state); returns false once the
+  /// run is done (nothing is run then).
+  @discardableResult
+  public func advance() throws -> Bool {
+    guard !isDone else { return false }
+    step += 1
+    let t0 = monotonicSeconds()
+    let lr = loop.schedule.rate(at: step)
+    let (losses, norm) = try task.trainStep(step: step, learningRate: lr)
+    lastLoss = losses
+    let dt = monotonicSeconds() - t0
+    if step % loop.logInterval == 0 {
+      try loop.logger.log(LogLine([("type", .text("train")), ("step", .int(step)),
+                                   ("loss", losses.count == 1 ? .float(losses[0]) : .vector(losses)),
+                                   ("lr", LogLine.learningRate(lr)), ("norm", .float(norm)), ("dt", LogLine.seconds(dt))]),
+                          to: .train)
+    }
+    let evaluated = loop.evaluates(after: step)
+    if evaluated {
+      try evaluate(step: step)
+      if loop.milestones.contains(step) { try task.keepCheckpoint(step: step) }
+      try task.saveResumeState(step: step)
+    }
+    if step >= loop.schedule.maxSteps {
+      isDone = true
+    } else if let stopAfter = loop.stopAfter, step >= stopAfter {
+      if !evaluated { try task.saveResumeState(step: step) }
+      isDone = true
+    }
+    return !isDone
+  }
+
+  /// `step 120/7500 | loss … | 5123 tok/s | ETA 1h 02m`.
+  public var progressText: String {
+    let maxSteps = loop.schedule.maxSteps
+    let done = Swift.max(1, step - loop.firstStep + 1)
+    let perStep = (monotonicSeconds() - startTime) / Double(done)
+    let lossText = lastLoss.map { String(format: "%.4f", $0) }.joined(separator: " ")
+    return "step \(step)/\(maxSteps) | loss \(lossText) | " + String(format: "%.0f tok/s", Double(loop.tokensPerStep) / perStep)
+      + " | ETA \(Terminal.duration(perStep * Double(maxSteps - step)))"
+  }
+
+  /// Seconds per step since `start()`.
+  public var secondsPerStep: Double {
+    (monotonicSeconds() - startTime) / Double(Swift.max(1, step - loop.firstStep + 1))
+  }
+
+  private func evaluate(step: Int) throws {
     let fields = try task.evaluate(step: step)
-    try logger.log(LogLine([("type", .text("eval")), ("step", .int(step))] + fields), to: .eval)
+    try loop.logger.log(LogLine([("type", .text("eval")), ("step", .int(step))] + fields), to: .eval)
   }
 }
 
@@ -100,9 +150,15 @@ protocol ResumableTrainer: TrainingTask {
 }
 
 extension ResumableTrainer {
-  /// Runs the schedule from step 1 (creating the run directory and its `debug.log` line), or continues from
-  /// the resume state when `resume` is set; `stopAfter` stops early as if interrupted. Returns the last step.
-  func runLoop(resume: Bool, stopAfter: Int?) throws -> Int {
+  /// The run of the schedule from step 1 (creating the run directory and its `debug.log` line), or from the
+  /// resume state when `resume` is set; `stopAfter` stops early as if interrupted; the best checkpoint is
+  /// copied at each of `milestones` (evaluation steps). Not started yet.
+  func prepareRun(resume: Bool, stopAfter: Int?, milestones: Set<Int>) throws -> TrainingRun {
+    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
+                            stopAfter: stopAfter, milestones: milestones, tokensPerStep: tokensPerStep, logger: logger)
+    if let bad = milestones.sorted().first(where: { $0 < 1 || $0 > config.maxSteps || !loop.evaluates(after: $0) }) {
+      throw TrainingError("milestone step \(bad) of run \(config.name) is not an evaluation step (multiples of eval_interval \(config.evalInterval), or max_steps \(config.maxSteps))")
+    }
     var first = 1
     if resume {
       first = try loadResumeState() + 1
@@ -111,8 +167,19 @@ extension ResumableTrainer {
       try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
       try logger.append(debugLine(), to: .debug)
     }
-    let loop = TrainingLoop(schedule: config.schedule, logInterval: config.logInterval, evalInterval: config.evalInterval,
-                            firstStep: first, stopAfter: stopAfter, tokensPerStep: tokensPerStep, logger: logger)
-    return try loop.run(self)
+    var started = loop
+    started.firstStep = first
+    return TrainingRun(loop: started, task: self)
+  }
+
+  /// Runs the schedule (see `prepareRun`) to its end or to `stopAfter`. Returns the last completed step.
+  func runLoop(resume: Bool, stopAfter: Int?, milestones: Set<Int> = []) throws -> Int {
+    try prepareRun(resume: resume, stopAfter: stopAfter, milestones: milestones).loop.run(self)
+  }
+
+  /// Copies the run's checkpoint files (`CheckpointFiles`) into `milestones/step-NNNNNN/` (replacing an
+  /// earlier copy of the same step).
+  public func keepCheckpoint(step: Int) throws {
+    try CheckpointFiles.copy(from: runDirectory, to: CheckpointFiles.milestoneDirectory(runDirectory, step: step))
   }
 }

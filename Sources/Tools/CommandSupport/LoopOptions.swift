@@ -15,8 +15,24 @@ public struct LoopOptions: ParsableArguments {
   @Option(help: "Evaluate every N steps (and at step 0 and the last step); may exceed --max-steps.") public var evalInterval: Int?
   @Option(help: "Val batches averaged per evaluation (and for the final report).") public var evalSteps: Int?
   @Option(help: "Write a train.log line every N steps.") public var logInterval: Int?
+  @Option(help: ArgumentHelp("Keep a copy of the best checkpoint after each of these evaluation steps, in <run>/milestones/step-NNNNNN/ (comma-separated; each a multiple of the eval interval, or the last step).", valueName: "step,step…"))
+  public var milestones: String?
 
   public init() {}
+
+  /// The `--milestones` steps (empty when not given); a malformed list is a one-line error.
+  public func milestoneSteps() throws -> Set<Int> {
+    guard let milestones else { return [] }
+    var steps = Set<Int>()
+    for part in milestones.split(separator: ",", omittingEmptySubsequences: false) {
+      let text = part.trimmingCharacters(in: .whitespaces)
+      guard let step = Int(text), step > 0 else {
+        throw ToolError("--milestones: '\(text)' is not a positive step number (expected e.g. 750,1500,3000)")
+      }
+      steps.insert(step)
+    }
+    return steps
+  }
 
   /// Sets the fields given on the command line (and `dataDir` when given) in `config`.
   public func apply<Config: TrainingLoopSettings>(to config: inout Config, dataDir: String?) {

@@ -49,7 +49,7 @@ struct TrainGPT: ParsableCommand {
     let trainer = try GPTTrainer(config: c, checkpointsDirectory: common.checkpointsURL, seed: seed)
     let start = monotonicSeconds()
     let first = resume ? "resumed" : "started"
-    let last = try trainer.train(resume: resume, stopAfter: stopAfter)
+    let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: try loop.milestoneSteps())
     let seconds = monotonicSeconds() - start
     Terminal.line("\(first) run \(c.name): finished step \(last) of \(c.maxSteps) in \(Terminal.duration(seconds)); "
                   + "best val loss \(String(format: "%.4f", trainer.bestValLoss))"

@@ -32,8 +32,8 @@ struct TrainSAE: ParsableCommand {
       Presets: \(SAETrainingConfig.presetNames.joined(separator: ", ")).
       """)
 
-  @Option(help: ArgumentHelp("SAE training preset name, or a path to a JSON file with the reference's SAETrainingConfig fields (sae_config: a model preset name or an inline model).", valueName: "name|file"))
-  var config: String
+  @Option(help: ArgumentHelp("SAE training preset name, or a path to a JSON file with the reference's SAETrainingConfig fields (sae_config: a model preset name or an inline model). Repeat it to train several concurrent-trainer runs on the same GPT and batches in one process, sharing one GPT forward per batch; each run writes its own directory, exactly as it would alone.", valueName: "name|file"))
+  var config: [String] = []
 
   @Option(help: ArgumentHelp("GPT checkpoint directory (model.json + model.safetensors); a name not found as a path is looked up under --checkpoints-dir. Required except for the regularization trainer (which otherwise starts from a fresh GPT).", valueName: "dir"))
   var loadFrom: String?
@@ -69,22 +69,51 @@ struct TrainSAE: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
-    var c = try loadConfig()
-    if let name { c.name = name }
-    loop.apply(to: &c, dataDir: common.dataDir)
-    if let v = regularization { c.lossCoefficients.regularization = v }
-    if let v = downstream { c.lossCoefficients.downstream = v }
-    if let v = bandwidth { c.lossCoefficients.bandwidth = v }
-    if let v = self.trainer { c.trainer = v }
-    var model = try c.model()
-    if let k {
-      guard model.saeVariant.isTopK else {
-        throw ToolError("--k applies to TopK variants only; \(model.name) is \(model.saeVariant.rawValue)")
-      }
-      model.topK = [Int](repeating: k, count: model.saeKeys.count)
-      c.saeModel = model
+    guard !config.isEmpty else { throw ToolError("--config is required (an SAE training preset name or a JSON file)") }
+    if config.count > 1 {
+      if name != nil { throw ToolError("--name applies to one run; with several --config each run takes its config's name (set \"name\" in a JSON config to rename one)") }
+      if sweep != nil { throw ToolError("--sweep trains one config's λ grid; give a single --config") }
     }
-    if let sweep { return try runSweep(sweep, config: c) }
+    if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
+    let milestones = try loop.milestoneSteps()
+    if let sweep {
+      if !milestones.isEmpty { throw ToolError("--milestones does not apply to --sweep") }
+      return try runSweep(sweep, config: try baseConfig(config[0]))
+    }
+    let configs = try config.map(makeConfig)
+    let start = monotonicSeconds()
+    let verb = resume ? "resumed" : "started"
+    if configs.count == 1 {
+      let c = configs[0]
+      let gptDirectory: URL? = c.trainer == .regularization && loadFrom == nil ? nil : try locateGPT()
+      let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
+      let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
+      let seconds = monotonicSeconds() - start
+      report(trainer, verb: verb, last: last, seconds: seconds)
+      if common.json { printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
+      return
+    }
+    if let other = configs.first(where: { $0.trainer != .concurrent }) {
+      throw ToolError("run \(other.name) uses the \(other.trainer.rawValue) trainer; only concurrent-trainer runs train together (run it on its own)")
+    }
+    let gpt = try GPTCheckpoint.load(from: try locateGPT())
+    let trainers = try configs.map {
+      try ConcurrentSAETrainer(config: $0, gpt: gpt, checkpointsDirectory: common.checkpointsURL, seed: seed)
+    }
+    let group = try SAETrainingGroup(trainers: trainers)
+    let lasts = try group.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
+    let seconds = monotonicSeconds() - start
+    for (trainer, last) in zip(trainers, lasts) { report(trainer, verb: verb, last: last, seconds: seconds) }
+    Terminal.line("shared GPT forward: \(group.shared.misses) batches computed, \(group.shared.hits) reused")
+    if common.json {
+      printJSONObject(["runs": zip(trainers, lasts).map { summary($0, steps: $1, seconds: seconds) }, "seconds": seconds])
+    }
+  }
+
+  /// The training config of one `--config` value with every command-line override applied.
+  func makeConfig(_ nameOrPath: String) throws -> SAETrainingConfig {
+    var c = try baseConfig(nameOrPath)
+    let model = try c.model()
     var lambdas: SparsityArgument?
     if let sparsity {
       let parsed = try SparsityArgument(parsing: sparsity, for: model)
@@ -95,19 +124,36 @@ struct TrainSAE: ParsableCommand {
       let effective = lambdas ?? SparsityArgument(values: (c.lossCoefficients.sparsity ?? []).map { Double($0) })
       if !effective.values.isEmpty { c.name = SparsityArgument.defaultRunName(base: c.name, lambdas: effective) }
     }
-    if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
     try c.validate()
+    return c
+  }
 
-    let gptDirectory: URL? = c.trainer == .regularization && loadFrom == nil ? nil : try locateGPT()
-    let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
-    let start = monotonicSeconds()
-    let verb = resume ? "resumed" : "started"
-    let last = try trainer.train(resume: resume, stopAfter: stopAfter)
-    let seconds = monotonicSeconds() - start
+  /// One `--config` value with the overrides that apply before λ: name, loop options, coefficients, trainer, k.
+  func baseConfig(_ nameOrPath: String) throws -> SAETrainingConfig {
+    var c = try loadTrainingConfig(nameOrPath, kind: "SAE training config", presetNames: SAETrainingConfig.presetNames,
+                                   preset: SAETrainingConfig.preset)
+    if let name { c.name = name }
+    loop.apply(to: &c, dataDir: common.dataDir)
+    if let v = regularization { c.lossCoefficients.regularization = v }
+    if let v = downstream { c.lossCoefficients.downstream = v }
+    if let v = bandwidth { c.lossCoefficients.bandwidth = v }
+    if let v = self.trainer { c.trainer = v }
+    if let k {
+      var model = try c.model()
+      guard model.saeVariant.isTopK else {
+        throw ToolError("--k applies to TopK variants only; \(model.name) is \(model.saeVariant.rawValue)")
+      }
+      model.topK = [Int](repeating: k, count: model.saeKeys.count)
+      c.saeModel = model
+    }
+    return c
+  }
+
+  /// The run's closing line on stderr.
+  func report(_ trainer: SAETrainer, verb: String, last: Int, seconds: Double) {
     let best = trainer.bestLosses.map { String(format: "%.4f", $0) }.joined(separator: " ")
-    Terminal.line("\(verb) run \(c.name): finished step \(last) of \(c.maxSteps) in \(Terminal.duration(seconds)); "
+    Terminal.line("\(verb) run \(trainer.config.name): finished step \(last) of \(trainer.config.maxSteps) in \(Terminal.duration(seconds)); "
                   + "best val losses \(best) → \(trainer.runDirectory.path)")
-    if common.json { printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
   }
 
   func summary(_ trainer: SAETrainer, steps: Int, seconds: Double) -> [String: Any] {
@@ -173,9 +219,6 @@ struct TrainSAE: ParsableCommand {
     throw ToolError("GPT checkpoint '\(loadFrom)' not found (neither \(direct.path) nor \(named.path) exists)")
   }
 
-  func loadConfig() throws -> SAETrainingConfig {
-    try loadTrainingConfig(config, kind: "SAE training config", presetNames: SAETrainingConfig.presetNames, preset: SAETrainingConfig.preset)
-  }
 }
 
 extension SAETrainerKind: ExpressibleByArgument {

@@ -16,6 +16,12 @@ public final class ConcurrentSAETrainer: SAETrainer {
   public private(set) var lossTerms: [any SAELossTerm] = []
   /// Activation keys the loss terms need beyond the SAE keys.
   private(set) var extraKeys: [SAEKey] = []
+  /// Where training batches' clean activations come from when this trainer is part of an `SAETrainingGroup`
+  /// (nil: its own GPT forward).
+  var sharedActivations: SharedActivations?
+
+  /// Every clean activation key a training step reads: the SAE keys, then the loss terms' extra keys.
+  public var activationKeys: [SAEKey] { modelConfig.saeKeys + extraKeys }
 
   /// A trainer on the GPT checkpoint in `loadFrom` (model.json + model.safetensors), whose architecture must
   /// equal the SAE model's `gpt_config`.
@@ -42,7 +48,7 @@ public final class ConcurrentSAETrainer: SAETrainer {
 
   /// Clean activations and each SAE's output for one batch (outputs differentiable when grad mode is on).
   func forward(_ tokens: IntTensor) throws -> (activations: [SAEKey: Tensor], outputs: [SAEKey: SAEOutput]) {
-    let acts = try model.activations(tokens, extra: extraKeys)
+    let acts = try sharedActivations?.activations(tokens, keys: activationKeys) ?? model.activations(tokens, extra: extraKeys)
     var outputs: [SAEKey: SAEOutput] = [:]
     for sae in model.orderedSAEs {
       guard let x = acts[sae.key] else { throw TrainingError("no activation recorded at SAE key \(sae.key)") }

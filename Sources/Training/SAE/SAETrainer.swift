@@ -106,11 +106,12 @@ public class SAETrainer: ResumableTrainer {
   public var tokensPerStep: Int { config.batchSize * config.gradientAccumulationSteps * model.gpt.config.blockSize }
 
   /// Runs training from step 1, or continues from the run's resume state when `resume` is set; `stopAfter`
-  /// stops early (as if interrupted) after that step. When the last step is reached, the best checkpoint is
-  /// reloaded and evaluated (`finalMetrics`). Returns the last completed step.
+  /// stops early (as if interrupted) after that step; at each of `milestones` (evaluation steps) the best
+  /// checkpoint is copied into `milestones/step-NNNNNN/`. When the last step is reached, the best checkpoint
+  /// is reloaded and evaluated (`finalMetrics`). Returns the last completed step.
   @discardableResult
-  public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> Int {
-    let last = try runLoop(resume: resume, stopAfter: stopAfter)
+  public func train(resume: Bool = false, stopAfter: Int? = nil, milestones: Set<Int> = []) throws -> Int {
+    let last = try runLoop(resume: resume, stopAfter: stopAfter, milestones: milestones)
     if last == config.maxSteps { try finish() }
     return last
   }
@@ -332,6 +333,14 @@ public class SAETrainer: ResumableTrainer {
       files: [Self.weightsFile: SafeTensorsFile(tensors: weights),
               Self.optimizerFile: SafeTensorsFile(tensors: optimizer.stateTensors())],
       state: state)
+  }
+
+  /// The step the run's resume state was written after, or nil when the run has none.
+  public func resumeStep() throws -> Int? {
+    let store = ResumeStore(runDirectory: runDirectory)
+    guard store.exists else { return nil }
+    struct Step: Decodable { var step: Int }
+    return try store.load(Step.self, files: []).0.step
   }
 
   /// Restores the trained weights, optimizer state, loader position and best losses; returns the completed

@@ -1,0 +1,81 @@
+import Foundation
+import GPT
+import SAE
+import Tensor
+
+/// Several concurrent-trainer SAE runs on one frozen GPT and the same batches, trained together in one
+/// process: each step runs the GPT once per batch for all of them (`SharedActivations`), then every run takes
+/// its own optimisation step, evaluation, checkpoints, logs and resume state exactly as it would alone. Runs
+/// may differ in SAE model, loss, schedule and length; they must read the same data with the same batch shape.
+public final class SAETrainingGroup {
+  public let trainers: [ConcurrentSAETrainer]
+  /// The GPT forward the trainers share.
+  public let shared: SharedActivations
+
+  /// A group of `trainers` (at least one). Throws a one-line error when they do not share the GPT weights,
+  /// the dataset, the batch shape, or when two would write the same run directory.
+  public init(trainers: [ConcurrentSAETrainer]) throws {
+    guard let first = trainers.first else { throw TrainingError("an SAE training group needs at least one run") }
+    for t in trainers.dropFirst() {
+      func differ(_ what: String, _ a: String, _ b: String) -> TrainingError {
+        TrainingError("runs \(first.config.name) and \(t.config.name) cannot train together: \(what) differ (\(a) vs \(b))")
+      }
+      guard t.gptFingerprint == first.gptFingerprint else { throw differ("their GPT weights", first.gptFingerprint, t.gptFingerprint) }
+      guard t.config.dataDir == first.config.dataDir else { throw differ("their data directories", first.config.dataDir, t.config.dataDir) }
+      guard t.config.batchSize == first.config.batchSize else {
+        throw differ("their batch sizes", "\(first.config.batchSize)", "\(t.config.batchSize)")
+      }
+      guard t.config.gradientAccumulationSteps == first.config.gradientAccumulationSteps else {
+        throw differ("their gradient accumulation steps", "\(first.config.gradientAccumulationSteps)", "\(t.config.gradientAccumulationSteps)")
+      }
+    }
+    var directories = Set<String>()
+    for t in trainers where !directories.insert(t.runDirectory.standardizedFileURL.path).inserted {
+      throw TrainingError("two runs of the group would write the same directory \(t.runDirectory.path) (give them different names)")
+    }
+    self.trainers = trainers
+    shared = SharedActivations(gpt: first.model.gpt, keys: trainers.flatMap(\.activationKeys),
+                               capacity: first.config.gradientAccumulationSteps)
+    for t in trainers { t.sharedActivations = shared }
+  }
+
+  /// Trains every run from step 1, or from its resume state when `resume` is set (runs whose resume state is
+  /// already at their last step are skipped). The runs advance in lock-step, one step each in turn, until
+  /// each reaches its last step or `stopAfter`; each copies its best checkpoint at the `milestones` up to its
+  /// own max_steps and, at its last step, reloads and evaluates its best checkpoint. Returns each run's last
+  /// completed step.
+  @discardableResult
+  public func train(resume: Bool = false, stopAfter: Int? = nil, milestones: Set<Int> = []) throws -> [Int] {
+    var runs: [TrainingRun?] = []
+    for t in trainers {
+      if resume, let done = try t.resumeStep(), done >= t.config.maxSteps {
+        if t.logger.echo { Terminal.line("run \(t.config.name) already completed \(done) steps; skipping it") }
+        runs.append(nil)
+        continue
+      }
+      runs.append(try t.prepareRun(resume: resume, stopAfter: stopAfter, milestones: milestones.filter { $0 <= t.config.maxSteps }))
+    }
+    for run in runs { try run?.start() }
+    while runs.contains(where: { $0.map { !$0.isDone } ?? false }) {
+      for run in runs { if let run, !run.isDone { try run.advance() } }
+      Terminal.progress(zip(trainers, runs).compactMap { t, run in
+        run.map { "\(t.config.name) \($0.step)/\(t.config.maxSteps)" }
+      }.joined(separator: " | ") + progressETA(runs))
+    }
+    Terminal.clearProgress()
+    var last: [Int] = []
+    for (t, run) in zip(trainers, runs) {
+      guard let run else { last.append(t.config.maxSteps); continue }
+      if run.step == t.config.maxSteps { try t.finish() }
+      last.append(run.step)
+    }
+    return last
+  }
+
+  /// ` | ETA 1h 02m` for the longest remaining run, at the group's seconds per step.
+  private func progressETA(_ runs: [TrainingRun?]) -> String {
+    guard let slowest = runs.compactMap({ $0 }).filter({ !$0.isDone })
+      .max(by: { $0.loop.schedule.maxSteps - $0.step < $1.loop.schedule.maxSteps - $1.step }) else { return "" }
+    return " | ETA " + Terminal.duration(slowest.secondsPerStep * Double(slowest.loop.schedule.maxSteps - slowest.step))
+  }
+}
