@@ -102,6 +102,33 @@ import Testing
     #expect(zip(accumulated.parameters, single.parameters).allSatisfy { $0.value == $1.value })
   }
 
+  /// Every trainer clips the global gradient norm over all its trained parameters to 1.0 (spec section 8):
+  /// after a step whose pre-clip norm exceeds 1 the gradients left on the parameters have norm 1, otherwise
+  /// they keep the reported norm.
+  @Test(arguments: Kind.allCases)
+  func gradientsAreClippedToAGlobalNormOfOne(_ kind: Kind) throws {
+    let w = try SAETrainingWorkspace()
+    let t = try Self.trainer(w, Self.config(w, kind, name: "clip"))
+    // Shifted decoder biases make the reconstruction error, and so the gradient, large enough to clip.
+    for (name, p) in t.model.namedParameters where name.hasSuffix("b_dec") {
+      p.assign(p.value + Tensor(shape: p.shape, repeating: 3))
+    }
+    var clipped = 0
+    for step in 1...3 {
+      let r = try t.trainStep(step: step, learningRate: 0)
+      var total = 0.0
+      for p in t.parameters { if let g = p.grad { total += g.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } } }
+      let after = total.squareRoot()
+      if r.gradNorm > 1 {
+        clipped += 1
+        #expect(abs(after - 1) <= 1e-4, "\(kind) step \(step): norm \(after) after clipping \(r.gradNorm)")
+      } else {
+        #expect(abs(after - Double(r.gradNorm)) <= 1e-5 * Double(r.gradNorm), "\(kind) step \(step)")
+      }
+    }
+    #expect(clipped > 0, "\(kind): no step needed clipping, so a missing clip would go unseen")
+  }
+
   // MARK: Learning rate per step
 
   /// The spec's schedule (section 3) in Double: warmup lr·s/warmup, then cosine to min_lr (min_lr from max).
@@ -132,10 +159,7 @@ import Testing
     let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").map(String.init)
     var logged: [Int: Double] = [:]
     for line in lines {
-      let fields = Dictionary(uniqueKeysWithValues: line.components(separatedBy: " | ").map { field -> (String, String) in
-        let parts = field.split(separator: " ", maxSplits: 1)
-        return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-      })
+      let fields = Dictionary(uniqueKeysWithValues: GPTTrainerTests.fields(line))
       if let step = fields["step"].flatMap(Int.init), let rate = fields["lr"].flatMap(Double.init) { logged[step] = rate }
     }
     #expect(logged.keys.sorted() == Array(1...maxSteps), "\(label): train.log steps \(logged.keys.sorted())")
