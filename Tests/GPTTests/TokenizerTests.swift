@@ -197,7 +197,7 @@ import TestSupport
   // MARK: Real GPT-2 files (optional)
 
   /// Folder with GPT-2's vocab.json and merges.txt, from the environment variable GPT2_BPE_DIR.
-  static let gpt2Directory: URL? = ProcessInfo.processInfo.environment["GPT2_BPE_DIR"].map { URL(fileURLWithPath: $0) }
+  static let gpt2Directory: URL? = ProcessInfo.processInfo.environment["GPT2_BPE_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
 
   struct ExpectedCase: Decodable {
     var text: String
