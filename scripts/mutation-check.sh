@@ -219,7 +219,11 @@ for i in "${selected[@]}"; do
     missed=$((missed + 1))
   else
     failed=$(grep -c "recorded an issue" "$logs/$id-tests.log" || true)
-    outcome="caught ($failed issues)"
+    if grep -q "Fatal error\|Program crashed\|unexpected signal" "$logs/$id-tests.log"; then
+      outcome="caught (crash, $failed issues)"
+    else
+      outcome="caught ($failed issues)"
+    fi
   fi
   restore
   line=$(printf '%-36s %-11s %-26s %4ss  %s' "$id" "$(module_of "$f")" "$outcome" "$(( $(date +%s) - start ))" "${descriptions[$i]}")
