@@ -1,0 +1,156 @@
+import Autograd
+import Foundation
+import SAE
+import Tensor
+import Testing
+import TestSupport
+import Training
+@testable import Experiments
+
+/// The exact bytes of the attribution and ablation files written on the reference fixtures, pinned by
+/// SHA-256 digests recorded with the code before the GPT/SAE/Experiments seam was refactored (issue 17): a
+/// refactor of the path between SAE pairs must leave every written byte as it was.
+///
+/// Per fixture: integrated-gradient and manual-ablation attribution files (one batch of 2 val sequences and
+/// 2 steps for IG, of 1 sequence for manual ablation) and the edge-ablation files of the golden layer (the golden IG attributions' ranking, the
+/// first 4 val rows of 128 tokens, N = 1, 16, 256, 2048 and every edge), each point in both layouts with its
+/// metadata sidecar (fixed timestamp, paths and time, so that only computed values can differ). Each entry
+/// is the digest of the sorted list of (file name, SHA-256 of its bytes).
+///
+/// Float results depend on the build (debug builds take the kernels' scalar loops, optimised builds their
+/// SIMD paths) and on the number of cores work is split over (partial sums), so the digests are recorded per
+/// configuration and thread count.
+@Suite(.serialized) struct FileBytesTests {
+  static let names = ["fx_trans_block_topk", "fx_ff_layer_jsae", "fx_ff_block_staircase"]
+
+  #if DEBUG
+  static let configuration = "debug"
+  #else
+  static let configuration = "release"
+  #endif
+
+  /// "{configuration}-{threads}" → "{kind}/{fixture}" → digest.
+  static let expected: [String: [String: String]] = [
+    "debug-1": [
+      "ablation/fx_ff_block_staircase": "d4edef8e900819f3fc4bf692c56017b1000b3a45b281bc4b68abf673d3b1cb43",
+      "ablation/fx_ff_layer_jsae": "44070eea252c984b2accae022360aeb031a0cd0efdc719287a92392c9b43e3dd",
+      "ablation/fx_trans_block_topk": "36e942a1508ffd5b52705e81f0c4fa0c4f136e1a3a865d2016a65ea50c5e232a",
+      "ig/fx_ff_block_staircase": "990117787a43a1d5ea737ce6b9892057bf63b462495fc4790e37b38e577bdb9f",
+      "ig/fx_ff_layer_jsae": "6176b3e1c5017bfb3f0ab9436444cb98a5a6c41f283c6e0e42ae181a7d713b50",
+      "ig/fx_trans_block_topk": "02506b3694d09ef5f79606ccba49eaa14e06af381671b4f4d1d4e765b82873cf",
+      "ma/fx_ff_block_staircase": "08d2078b643a04c9ba5f76d10c3b1f78f3163d4403938cfa8650a86b010674d6",
+      "ma/fx_ff_layer_jsae": "299df9b3897602394888928b34e5c9a8b420911eb20bef1a1177082e3bd222ec",
+      "ma/fx_trans_block_topk": "8a6d9800462039a8946148e016068d34b169b5b014c5e08a0999205c704ede33",
+    ],
+    "debug-2": [
+      "ablation/fx_ff_block_staircase": "9cf92d04b23e799ff555395083528347167cb07549292d88f910cf2af73e79d7",
+      "ablation/fx_ff_layer_jsae": "16a5541bd5b2c4da0f3f8b4d5a1657614a209675b26e15136ca9018c6196ba14",
+      "ablation/fx_trans_block_topk": "7b5465a8e42c1e68ee25152a1fe23fad6dccb20331255c7166e2999817ec7c56",
+      "ig/fx_ff_block_staircase": "66caa6dfac9c30340fe642e450d14c4ea7d1153fd6f8733aa747cae12d55e9f9",
+      "ig/fx_ff_layer_jsae": "8af68e2d3a9defa03ecf368b7125996c5ef2382b601af4081c2225bc1488ed07",
+      "ig/fx_trans_block_topk": "4100b366c6ef362e9ade3c1d8742999c34c19607fde78839476de3be1a3e7174",
+      "ma/fx_ff_block_staircase": "fddd67e09c943d9ee150997bdb0e9f1614c56371d8f87322cf7f6f7954bfb00d",
+      "ma/fx_ff_layer_jsae": "67b27d276a22f182670bbe0c994670ac5853977e407f0c88ef9d90f2b7c3f1df",
+      "ma/fx_trans_block_topk": "5af197987b0575af5d5ef593732f1c34a3fe8c2a57404643172d8dfec71b60cd",
+    ],
+  ]
+
+  static var setting: String { "\(configuration)-\(Parallel.threadCount)" }
+
+  /// Checks `digest` against the recorded one; prints it either way so that a new setting can be recorded.
+  static func check(_ entry: String, _ digest: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    print("file bytes \(setting) \"\(entry)\": \"\(digest)\",")
+    guard let recorded = expected[setting] else {
+      Issue.record("no digests recorded for \(setting) (\(entry): \(digest))", sourceLocation: sourceLocation)
+      return
+    }
+    #expect(recorded[entry] == digest, "\(entry) (\(setting)): bytes changed, digest \(digest), recorded \(recorded[entry] ?? "none")",
+            sourceLocation: sourceLocation)
+  }
+
+  /// The digest of the files in `directory`: SHA-256 over "name:sha256(bytes)\n" lines sorted by name.
+  static func digest(of directory: URL) throws -> String {
+    let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+    var lines = ""
+    for name in names {
+      lines += "\(name):\(SHA256.hex(try Data(contentsOf: directory.appendingPathComponent(name))))\n"
+    }
+    return SHA256.hex(Data(lines.utf8))
+  }
+
+  static func scratch(_ label: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("file-bytes-\(label)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+  }
+
+  @Test(SharedData.needs(SharedData.corpus, SharedData.reference), arguments: names)
+  func attributionFiles(name: String) throws {
+    let model = try SparsifiedGPT.load(from: try SharedData.checkpoint(name))
+    let corpus = try SharedData.preparedClassicCorpus()
+    for method in [AttributionMethod.integratedGradients, .manualAblation] {
+      // Manual ablation reruns the path once per active feature: one sequence keeps debug builds quick.
+      let batchSize = method == .integratedGradients ? 2 : 1
+      var loader = try TokenDataLoader(directory: corpus, split: .val, batchSize: batchSize, sequenceLength: model.gpt.config.blockSize)
+      let attributor: any PairAttributor = method == .integratedGradients
+        ? try IntegratedGradientsAttributor(model: model, steps: 2)
+        : try ManualAblationAttributor(model: model)
+      let result = try attributor.run(loader: &loader, batches: 1)
+      let dir = try Self.scratch("attribution")
+      defer { try? FileManager.default.removeItem(at: dir) }
+      let metadata = AttributionMetadata(modelName: name, method: method, batchSize: batchSize, numBatches: 1,
+                                         steps: method == .integratedGradients ? 2 : nil,
+                                         epsilon: method == .manualAblation ? 0 : nil)
+      try AttributionFile.write(result, metadata: metadata, to: dir.appendingPathComponent("\(name).safetensors"))
+      Self.check("\(method.rawValue)/\(name)", try Self.digest(of: dir))
+    }
+  }
+
+  @Test(SharedData.needs(SharedData.corpus, SharedData.reference), arguments: names)
+  func ablationFiles(name: String) throws {
+    let golden = try #require(JSONSerialization.jsonObject(
+      with: Data(contentsOf: try SharedData.require("\(SharedData.reference)/golden/ablation_\(name).json"))) as? [String: Any])
+    let layer = try #require(golden["layer"] as? Int), prompts = try #require(golden["prompts"] as? Int)
+    let model = try SparsifiedGPT.load(from: try SharedData.checkpoint(name))
+    let attributions = try AttributionFile.read(try SharedData.require("\(SharedData.reference)/golden/ig_\(name).safetensors"))
+    let pair = try CircuitPair(model: model, layer: layer)
+    let order = try EdgeRanking.byAttribution(try AttributionFile.matrix(attributions.tensors, for: pair, source: name), seed: 125)
+    let tokens = try PromptRows.load(dataDirectory: try SharedData.preparedClassicCorpus(), count: prompts, length: 128)
+    let clean = try withNoGrad { try model.gpt(tokens).value }
+    let ablation = try PairAblation(pair: pair, prompts: tokens, cleanLogits: clean)
+    let dir = try Self.scratch("ablation")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let counts = [1, 16, 256, 2048, ablation.totalEdges]
+    try ablation.sweep(order: order, counts: counts) { computed in
+      var point = computed
+      point.seconds = 0
+      for layout in [AblationResultFile.Layout.compact, .full] {
+        let stem = AblationResultFile.stem(placement: pair.placementLabel, variant: layout.rawValue, selection: .gradient,
+                                           layer: point.layer, edges: point.edges)
+        try Self.writeAblation(point, stem: stem, pair: pair, model: model, totalEdges: ablation.totalEdges,
+                               prompts: prompts, directory: dir, layout: layout)
+      }
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).count == 4 * counts.count)
+    Self.check("ablation/\(name)", try Self.digest(of: dir))
+  }
+
+  /// Writes a point and its sidecar as the `ablate` tool does, with fixed paths and timestamp.
+  static func writeAblation(_ point: AblationPoint, stem: String, pair: CircuitPair, model: SparsifiedGPT, totalEdges: Int,
+                            prompts: Int, directory: URL, layout: AblationResultFile.Layout) throws {
+    let params: [String: Any] = [
+      "task": "magnitudes", "ablator": "zero", "placement": pair.placementLabel,
+      "edge_selection_strategy": EdgeSelection.gradient.rawValue, "num_edges": point.edges,
+      "total_edges": totalEdges, "upstream_layer_idx": point.layer,
+      "upstream_key": pair.upstreamKey.description, "downstream_key": pair.downstreamKey.description,
+      "attribution_key": pair.attributionKey, "num_prompts": prompts, "sequence_length": 128,
+      "random_seed": 125, "checkpoint": "checkpoints/fixture", "dataset": "data/classic", "sae_variant_label": "label",
+      "attributions": "golden/ig.safetensors"]
+    let modelConfig: [String: Any] = [
+      "n_features": model.config.nFeatures, "sae_variant": model.config.saeVariant.rawValue,
+      "top_k": model.config.topK ?? [], "sae_keys": model.config.saeKeys.map(\.description)]
+    try AblationResultFile.write(point, stem: stem, directory: directory, layout: layout,
+                                 metadata: ["experiment_params": params, "model_config": modelConfig,
+                                            "timestamp": "2026-01-01T00:00:00Z"])
+  }
+}
