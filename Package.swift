@@ -40,7 +40,7 @@ let package = Package(
     .target(name: "GPT", dependencies: ["Autograd"], swiftSettings: v5),
     .target(name: "SAE", dependencies: ["GPT"], swiftSettings: v5),
     .target(name: "Training", dependencies: ["SAE"], swiftSettings: v5),
-    .target(name: "Experiments", dependencies: ["Training", "COpenBLAS"], swiftSettings: v5),
+    .target(name: "Experiments", dependencies: ["Training"], swiftSettings: v5),
     .executableTarget(
       name: "PrepareData",
       dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],

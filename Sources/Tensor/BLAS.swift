@@ -104,6 +104,22 @@ public enum BLAS {
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
 
+  /// C ← α·A·B + β·C in Double, row-major, no transposes (A m×k, B k×n), on the calling thread.
+  public static func dgemm(m: Int, n: Int, k: Int, alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+                           b: UnsafePointer<Double>, ldb: Int, beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    _ = configured
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+                b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// The upper triangle of C [n, n] ← α·Aᵀ·A + β·C in Double, row-major, A [k, n] (a sum of k outer products
+  /// of rows of n values), on the calling thread.
+  public static func dsyrkUpperTransposed(n: Int, k: Int, alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+                                          beta: Double = 1, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    _ = configured
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+  }
+
   /// Number of threads OpenBLAS uses inside one call (1 unless changed).
   public static var threadCount: Int {
     _ = configured

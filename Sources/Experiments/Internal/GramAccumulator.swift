@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import Tensor
 
@@ -63,8 +62,7 @@ final class GramAccumulator {
                 m[b * n + a] = src[a * n + b]
               }
             }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(f0), Int32(n), Int32(n), 1,
-                        pd.baseAddress!, Int32(n), m, Int32(n), 0, q, Int32(n))
+            BLAS.dgemm(m: f0, n: n, k: n, a: pd.baseAddress!, lda: n, b: m, ldb: n, c: q, ldc: n)
             for i in 0..<f0 {
               var s = 0.0
               let qi = q + i * n, di = pd.baseAddress! + i * n
@@ -112,8 +110,7 @@ final class PartialGram {
       scratch = .allocate(capacity: scratchCapacity)
     }
     for e in 0..<n { scratch[e] = Double(rows[e]) }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(c), Int32(count), 1, scratch, Int32(c), 1,
-                buffer + target * c * c, Int32(c))
+    BLAS.dsyrkUpperTransposed(n: c, k: count, a: scratch, lda: c, c: buffer + target * c * c, ldc: c)
     touched[target] = true
   }
 }
