@@ -8,7 +8,7 @@ import Training
 @testable import Experiments
 
 /// The exact bytes of the attribution and ablation files written on the reference fixtures, pinned by
-/// SHA-256 digests recorded with the code before the GPT/SAE/Experiments seam was refactored (issue 17): a
+/// SHA-256 digests recorded with the code before the GPT/SAE/Experiments seam was refactored (issue 17; commit 39dbc11): a
 /// refactor of the path between SAE pairs must leave every written byte as it was.
 ///
 /// Per fixture: integrated-gradient and manual-ablation attribution files (one batch of 2 val sequences and
@@ -52,6 +52,28 @@ import Training
       "ma/fx_ff_block_staircase": "fddd67e09c943d9ee150997bdb0e9f1614c56371d8f87322cf7f6f7954bfb00d",
       "ma/fx_ff_layer_jsae": "67b27d276a22f182670bbe0c994670ac5853977e407f0c88ef9d90f2b7c3f1df",
       "ma/fx_trans_block_topk": "5af197987b0575af5d5ef593732f1c34a3fe8c2a57404643172d8dfec71b60cd",
+    ],
+    "release-1": [
+      "ablation/fx_ff_block_staircase": "696e9441dc8649217be7dcec9d385b40fb0c9445d804cca61f0ccd8fad19d34a",
+      "ablation/fx_ff_layer_jsae": "c344dca21834c7f11d8d23daef7799e4eeebe8d7b5893064f792473f79de068c",
+      "ablation/fx_trans_block_topk": "72a1f7ac374943e707baae1d755c063fdd301f62eda630d77dd804f14ad700ba",
+      "ig/fx_ff_block_staircase": "0c6e0e6310c32a3342c31eacd4a56de2907192adc6ccf8945d5fdb819e6eb48a",
+      "ig/fx_ff_layer_jsae": "c1265b2b6bbb7172756285907c79a1f7444cc96674b642ec24edec56f1d4c841",
+      "ig/fx_trans_block_topk": "bf1fa6cf9fb8378a3e8664ba2be9f199a8f0db1688bd589d2daa8f59b61d1e6d",
+      "ma/fx_ff_block_staircase": "b2eec9f2296cab65d06b712a75ea9091bf2e6aaa457885f09d47e2d6098c4d77",
+      "ma/fx_ff_layer_jsae": "93377d2c24845be75b680a99d82be894cae229f60f62c7b3d3562ff7d76b85e4",
+      "ma/fx_trans_block_topk": "a66441945d044c0920c6ca29785732c446ff8ab8b14e7dbc6abadfe7f182bf84",
+    ],
+    "release-2": [
+      "ablation/fx_ff_block_staircase": "ce1101191a6f5e4eb4b134764a0e55a689f216614116b1b7f5af1bb21f335f12",
+      "ablation/fx_ff_layer_jsae": "28386cf87e7879258c7ed4bb3ad048ef36fcd0f42621e6ef33e38c67c122507d",
+      "ablation/fx_trans_block_topk": "5b82cf52184308f1610fbe2df5b7f814c2cd2c5b2f1982aeade342acef001b32",
+      "ig/fx_ff_block_staircase": "f271f65257e3e2fedcf1b1fe59b73c7a88df26588d02ca421c43e521288cc9a0",
+      "ig/fx_ff_layer_jsae": "c9428d9c214010e3a054b6a5eaf486e96787de762039eb7d33e45265aa870b2f",
+      "ig/fx_trans_block_topk": "7802fdd2d3e2719e772e0d65724065ba7e408c75d11da447187aac3b1ca5abb6",
+      "ma/fx_ff_block_staircase": "d068749c31c5c922de061aea3645da2d9a723859a205081d04fd305cdf9e56da",
+      "ma/fx_ff_layer_jsae": "99d2f3adaac4ae6bb39ac0cc7e45454ca8619e97e90061dec061d23e4db687ac",
+      "ma/fx_trans_block_topk": "e80200921dae81a8403a87c371b3ba7247e520dfe8040c69c48b2f70e679e8ec",
     ],
   ]
 
