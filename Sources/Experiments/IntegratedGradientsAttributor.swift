@@ -36,7 +36,7 @@ public final class IntegratedGradientsAttributor: PairAttributor {
 
   /// Attributes `pairs` of `gpt` (SAEs of any variant).
   public init(gpt: GPT, pairs: [CircuitPair], steps: Int) throws {
-    guard steps >= 1 else { throw ExperimentError("--steps must be at least 1, got \(steps)") }
+    guard steps >= 1 else { throw ExperimentError("integrated gradients need at least 1 step, got \(steps)") }
     guard !pairs.isEmpty else { throw ExperimentError("no SAE pairs to attribute") }
     self.gpt = gpt
     self.steps = steps
@@ -59,7 +59,7 @@ public final class IntegratedGradientsAttributor: PairAttributor {
 
   public func accumulate(_ tokens: IntTensor) throws {
     guard tokens.rank == 2 else { throw ExperimentError("token batch must be [B, T], got \(tokens.shape)") }
-    let acts = try CleanActivations.record(gpt, tokens: tokens, keys: Set(pairs.map(\.upstreamKey)))
+    let acts = try gpt.activations(tokens, at: Set(pairs.map(\.upstreamKey)))
     for s in states {
       let x = acts[s.pair.upstreamKey]!
       let f0 = withNoGrad { s.pair.upstream.encode(Variable(x)).value }

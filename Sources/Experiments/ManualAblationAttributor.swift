@@ -42,7 +42,7 @@ public final class ManualAblationAttributor: PairAttributor {
 
   public init(gpt: GPT, pairs: [CircuitPair], epsilon: Float = 0) throws {
     guard !pairs.isEmpty else { throw ExperimentError("no SAE pairs to attribute") }
-    guard epsilon.isFinite && epsilon >= 0 else { throw ExperimentError("--epsilon must be a finite value ≥ 0, got \(epsilon)") }
+    guard epsilon.isFinite && epsilon >= 0 else { throw ExperimentError("the activity threshold ε must be a finite value ≥ 0, got \(epsilon)") }
     self.gpt = gpt
     self.pairs = pairs
     self.epsilon = epsilon
@@ -52,7 +52,7 @@ public final class ManualAblationAttributor: PairAttributor {
 
   public func accumulate(_ tokens: IntTensor) throws {
     guard tokens.rank == 2 else { throw ExperimentError("token batch must be [B, T], got \(tokens.shape)") }
-    let acts = try CleanActivations.record(gpt, tokens: tokens, keys: Set(pairs.map(\.upstreamKey)))
+    let acts = try gpt.activations(tokens, at: Set(pairs.map(\.upstreamKey)))
     for s in states {
       let f0 = withNoGrad { s.pair.upstream.encode(Variable(acts[s.pair.upstreamKey]!)).value }  // [B, T, F0]
       let rows = f0.shape[0], t = f0.shape[1], fUp = f0.shape[2], fDown = s.pair.downstream.featureCount

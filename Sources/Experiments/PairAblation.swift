@@ -19,9 +19,8 @@ public final class PairAblation {
   public let prompts: IntTensor
   /// The unpatched model's logits [P, T, V].
   public let cleanLogits: Tensor
-  /// Downstream magnitudes of the unpruned circuit [P, T, F_down] (transformer block: the clean encoding of
-  /// i+1_act; FF layer: the encoding of mlp(decode(mlpin)); FF block: the encoding of clean resid_mid +
-  /// mlp(ln_2(decode(residmid)))).
+  /// Downstream magnitudes of the unpruned circuit [P, T, F_down]: the encoding of
+  /// `SAEPair.unprunedDownstreamInput` (the FF block keeps its skip clean at N = every edge).
   public let unprunedMagnitudes: Tensor
   /// Logits of the unpruned circuit [P, T, V].
   public let unprunedLogits: Tensor
@@ -51,29 +50,13 @@ public final class PairAblation {
     weights = try PathWeights(pair: pair)
     decoder = DecoderMatrix(pair.upstream)
     encoder = GroupEncoder(pair.downstream)
-    var keys: Set<SAEKey> = [pair.upstreamKey]
-    let midKey = SAEKey(layer: pair.layer, hookPoint: .residmid)
-    switch pair.placement {
-    case .transformerBlock: keys.insert(pair.downstreamKey)
-    case .ffLayer: keys.insert(midKey)
-    case .ffBlock: break
-    }
-    let acts = try CleanActivations.record(pair.gpt, tokens: prompts, keys: keys)
-    let up = acts[pair.upstreamKey]!
-    let f0 = withNoGrad { pair.upstream.encode(Variable(up)).value }  // [P, T, F_up]
+    let acts = try pair.gpt.activations(prompts, at: [pair.upstreamKey] + pair.cleanKeys)
+    let f0 = withNoGrad { pair.upstream.encode(Variable(acts[pair.upstreamKey]!)).value }  // [P, T, F_up]
     sources = SparseMagnitudes(dense: f0)
-    residMid = pair.placement == .ffLayer ? acts[midKey]! : nil
+    residMid = pair.placement == .ffLayer ? acts[SAEKey(layer: pair.layer, hookPoint: .residmid)]! : nil
     let unpruned: Tensor = withNoGrad {
-      let down = pair.downstream
-      switch pair.placement {
-      case .transformerBlock:
-        return down.encode(Variable(acts[pair.downstreamKey]!)).value
-      case .ffLayer:
-        return down.encode(pair.block.mlp(pair.upstream.decode(Variable(f0)))).value
-      case .ffBlock:
-        let b = pair.block
-        return down.encode(Variable(up) + b.mlp(b.ln2(pair.upstream.decode(Variable(f0))))).value
-      }
+      let input = pair.unprunedDownstreamInput(decoded: pair.upstream.decode(Variable(f0)), clean: acts)
+      return pair.downstream.encode(input).value
     }
     unprunedMagnitudes = unpruned
     unprunedLogits = Self.logits(pair: pair, residMid: residMid, magnitudes: unpruned)
@@ -86,17 +69,14 @@ public final class PairAblation {
   public var totalEdges: Int { pair.upstream.featureCount * targets }
 
   /// Logits [P, T, V] of the model continued from the downstream SAE's reconstruction of `magnitudes`
-  /// (transformer block: into block i+1 or ln_f; FF layer: clean resid_mid + decoded mlpout, from block
-  /// i+1; FF block: decoded residpost, from block i+1).
+  /// (`SAEPair.logits(fromDownstream:residMid:)`).
   public func logits(magnitudes: Tensor) -> Tensor {
     Self.logits(pair: pair, residMid: residMid, magnitudes: magnitudes)
   }
 
   static func logits(pair: CircuitPair, residMid: Tensor?, magnitudes: Tensor) -> Tensor {
     withNoGrad {
-      let xhat = pair.downstream.decode(Variable(magnitudes))
-      let residual = pair.placement == .ffLayer ? Variable(residMid!) + xhat : xhat
-      return pair.gpt.forward(residual: residual, startAt: pair.layer + 1).value
+      pair.logits(fromDownstream: pair.downstream.decode(Variable(magnitudes)), residMid: residMid.map { Variable($0) }).value
     }
   }
 

@@ -41,7 +41,7 @@ func freezeParameters(gpt: GPT, pairs: [CircuitPair]) {
   for pair in pairs {
     for sae in [pair.upstream, pair.downstream] {
       sae.setRequiresGrad(false)
-      if let t = sae as? TopKSAE, let shared = t.shared { shared.setRequiresGrad(false) }
+      for p in sae.parametersInUse { p.setRequiresGrad(false) }
     }
   }
 }

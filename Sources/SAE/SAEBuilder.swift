@@ -16,51 +16,32 @@ public struct SAESet {
   }
 }
 
-/// Builds SAEs by the reference's `sae_variant` string. Built-in variants are registered at start-up;
-/// `register` adds or replaces one (e.g. an experimental variant in user code).
-public enum SAERegistry {
-  /// Builds the whole set for a config (staircase variants need all members at once).
-  public typealias Builder = (_ config: SAEConfig, _ embeddingSize: Int, _ generator: inout RandomGenerator) throws -> SAESet
-
-  nonisolated(unsafe) private static var builders: [SAEVariant: Builder] = builtInBuilders()
-
-  /// Adds or replaces the builder of `variant`.
-  public static func register(_ variant: SAEVariant, builder: @escaping Builder) { builders[variant] = builder }
-
-  /// Variants with a builder.
-  public static var registeredVariants: [SAEVariant] { SAEVariant.allCases.filter { builders[$0] != nil } }
-
-  /// Fresh SAEs for `config` on a model with `gpt`'s width, initialised from `seed`.
+/// Builds SAEs by the reference's `sae_variant` string: one exhaustive switch over `SAEVariant`, so every
+/// variant has exactly one builder, fixed at compile time. There is no run-time registry: a checkpoint's
+/// `sae_variant` must name a variant whose files this toolkit reads and writes, so a new variant is a new
+/// case of `SAEVariant` (with its traits) and a new line here.
+public enum SAEBuilder {
+  /// Fresh SAEs for `config` on a model with `gpt`'s width, initialised from `seed` (staircase variants build
+  /// all members at once).
   public static func build(_ config: SAEConfig, gpt: GPTConfig, seed: UInt64 = 0) throws -> SAESet {
     try config.validate(for: gpt)
-    guard let builder = builders[config.saeVariant] else {
-      throw SAEError("SAE variant '\(config.saeVariant.rawValue)' has no implementation (available: \(registeredVariants.map(\.rawValue).joined(separator: ", ")))")
-    }
     var g = RandomGenerator(seed: seed)
-    return try builder(config, gpt.nEmbd, &g)
-  }
-
-  static func builtInBuilders() -> [SAEVariant: Builder] {
-    var b: [SAEVariant: Builder] = [:]
-    let independentTopK: Builder = { config, c, g in
-      SAESet(saes: zip(config.saeKeys.indices, config.saeKeys).map { i, key in
+    let c = gpt.nEmbd
+    switch config.saeVariant {
+    case .topK, .jsae, .jsaeBlock:
+      return SAESet(saes: zip(config.saeKeys.indices, config.saeKeys).map { i, key in
         TopKSAE(key: key, featureCount: config.nFeatures[i], embeddingSize: c, k: config.topK![i], generator: &g)
       })
+    case .topKStaircase, .staircaseBlock: return try topKStaircase(config, c, &g, detach: false)
+    case .topKStaircaseDetach: return try topKStaircase(config, c, &g, detach: true)
+    case .standard: return StandardSAE.set(config, c, &g, tied: false)
+    case .standardV2: return StandardSAE.set(config, c, &g, tied: true)
+    case .gated: return GatedSAE.set(config, c, &g, tied: false)
+    case .gatedV2: return GatedSAE.set(config, c, &g, tied: true)
+    case .jumpReLU: return JumpReLUSAE.independentSet(config, c, &g)
+    case .jumpReLUStaircase: return JumpReLUSAE.staircaseSet(config, c, &g)
+    case .multilayer: return try MultilayerSAE.set(config, c, &g)
     }
-    b[.topK] = independentTopK
-    b[.jsae] = independentTopK
-    b[.jsaeBlock] = independentTopK
-    b[.topKStaircase] = { config, c, g in try topKStaircase(config, c, &g, detach: false) }
-    b[.topKStaircaseDetach] = { config, c, g in try topKStaircase(config, c, &g, detach: true) }
-    b[.staircaseBlock] = { config, c, g in try topKStaircase(config, c, &g, detach: false) }
-    b[.standard] = { config, c, g in StandardSAE.set(config, c, &g, tied: false) }
-    b[.standardV2] = { config, c, g in StandardSAE.set(config, c, &g, tied: true) }
-    b[.gated] = { config, c, g in GatedSAE.set(config, c, &g, tied: false) }
-    b[.gatedV2] = { config, c, g in GatedSAE.set(config, c, &g, tied: true) }
-    b[.jumpReLU] = { config, c, g in JumpReLUSAE.independentSet(config, c, &g) }
-    b[.jumpReLUStaircase] = { config, c, g in JumpReLUSAE.staircaseSet(config, c, &g) }
-    b[.multilayer] = { config, c, g in try MultilayerSAE.set(config, c, &g) }
-    return b
   }
 
   /// Staircase groups: all `act` keys form group 0; FF-block pairs form one group per layer.

@@ -59,7 +59,7 @@ public struct SAEConfig: Codable, Equatable, Sendable {
         throw fail("variant \(saeVariant.rawValue) needs i_mlpin/i_mlpout or i_residmid/i_residpost key pairs")
       }
     }
-    if [.topKStaircase, .topKStaircaseDetach, .jumpReLUStaircase, .multilayer].contains(saeVariant) {
+    if saeVariant.requiresAscendingSizes {
       guard zip(nFeatures, nFeatures.dropFirst()).allSatisfy({ $0 <= $1 }) else {
         throw fail("staircase sizes must not decrease: \(nFeatures)")
       }

@@ -16,7 +16,7 @@ public final class SparsifiedGPT {
   public init(gpt: GPT, config: SAEConfig, seed: UInt64 = 0) throws {
     self.gpt = gpt
     self.config = config
-    saeSet = try SAERegistry.build(config, gpt: gpt.config, seed: seed)
+    saeSet = try SAEBuilder.build(config, gpt: gpt.config, seed: seed)
     saes = Dictionary(uniqueKeysWithValues: saeSet.saes.map { ($0.key, $0) })
   }
 
@@ -50,63 +50,39 @@ public final class SparsifiedGPT {
   }
 
   /// Clean activations [B, T, C] at every SAE key (and at `extra` keys), with nothing patched; runs only
-  /// the blocks needed.
+  /// the blocks needed (`GPT.activations`).
   public func activations(_ tokens: IntTensor, extra: [SAEKey] = []) throws -> [SAEKey: Tensor] {
-    try Self.activations(of: gpt, tokens, keys: keys + extra)
+    try gpt.activations(tokens, at: keys + extra)
   }
 
-  /// Clean activations [B, T, C] of `gpt` at `wanted` keys; runs only the blocks needed.
-  public static func activations(of gpt: GPT, _ tokens: IntTensor, keys wanted: [SAEKey]) throws -> [SAEKey: Tensor] {
-    let recorder = ActivationRecorder(keys: Set(wanted))
-    let n = gpt.config.nLayer
-    let stop = Swift.min(n, wanted.map { $0.hookPoint == .act ? $0.layer : $0.layer + 1 }.max() ?? n)
-    try withNoGrad {
-      let h = gpt.runBlocks(try gpt.embed(tokens), from: 0, to: stop, hook: recorder)
-      _ = recorder.intercept(.act, layer: stop, h)  // the residual entering block `stop` (or ln_f)
+  /// Edits for `GPT.run` that run every attached SAE on its activation (storing each output in `outputs`)
+  /// and continue from the reconstruction at the keys in `patch`.
+  public func saeEdits(patch: Set<SAEKey>, outputs: SAEOutputs) -> [SAEKey: ActivationEdit] {
+    var edits: [SAEKey: ActivationEdit] = [:]
+    for (key, sae) in saes {
+      edits[key] = { x in
+        let out = sae(x)
+        outputs.values[key] = out
+        outputs.inputs[key] = x
+        return patch.contains(key) ? out.reconstruction : x
+      }
     }
-    return recorder.values
+    return edits
   }
 
   /// One forward pass with every SAE encoding its activation and the keys in `patch` replaced by their
   /// reconstructions; returns logits [B, T, V] and each SAE's output.
   public func run(_ tokens: IntTensor, patch: Set<SAEKey> = []) throws -> (logits: Variable, outputs: [SAEKey: SAEOutput]) {
-    let hook = SAEHook(saes: saes, patch: patch)
-    let logits = try gpt(tokens, hook: hook)
-    return (logits, hook.outputs)
+    let outputs = SAEOutputs()
+    let logits = try gpt.run(tokens, replace: saeEdits(patch: patch, outputs: outputs)).logits!
+    return (logits, outputs.values)
   }
 }
 
-/// A hook that records the activations at chosen SAE keys and changes nothing.
-public final class ActivationRecorder: GPTHook {
-  public let keys: Set<SAEKey>
-  /// The activations recorded so far, by key.
-  public private(set) var values: [SAEKey: Tensor] = [:]
-  public init(keys: Set<SAEKey>) { self.keys = keys }
-  public func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable {
-    let key = SAEKey(layer: layer, hookPoint: point)
-    if keys.contains(key) { values[key] = x.value }
-    return x
-  }
-}
-
-/// Runs each attached SAE on its activation, patches the chosen keys, and records activations at `record`.
-final class SAEHook: GPTHook {
-  let saes: [SAEKey: any SparseAutoencoder]
-  let patch: Set<SAEKey>
-  let record: Set<SAEKey>
-  var outputs: [SAEKey: SAEOutput] = [:]
-  var recorded: [SAEKey: Tensor] = [:]
-  init(saes: [SAEKey: any SparseAutoencoder], patch: Set<SAEKey>, record: Set<SAEKey> = []) {
-    self.saes = saes
-    self.patch = patch
-    self.record = record
-  }
-  func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable {
-    let key = SAEKey(layer: layer, hookPoint: point)
-    if record.contains(key) { recorded[key] = x.value }
-    guard let sae = saes[key] else { return x }
-    let out = sae(x)
-    outputs[key] = out
-    return patch.contains(key) ? out.reconstruction : x
-  }
+/// The SAE outputs of one pass (filled by `SparsifiedGPT.saeEdits`), with the input each SAE saw.
+public final class SAEOutputs {
+  public var values: [SAEKey: SAEOutput] = [:]
+  /// The activation each SAE encoded (live: gradients flow into the GPT through it when enabled).
+  public var inputs: [SAEKey: Variable] = [:]
+  public init() {}
 }

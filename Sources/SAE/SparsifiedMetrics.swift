@@ -57,7 +57,7 @@ extension SparsifiedGPT {
 
   /// Whether the metrics include the Jacobian sparsity term (`jsae`, `jsae_block`).
   public var reportsJacobian: Bool {
-    (config.saeVariant == .jsae && placement == .ffLayer) || (config.saeVariant == .jsaeBlock && placement == .ffBlock)
+    config.saeVariant.jacobianPlacement != nil && config.saeVariant.jacobianPlacement == placement
   }
 
   /// The keys CE increases are reported under: every key, or each pair's input-side key.
@@ -71,13 +71,15 @@ extension SparsifiedGPT {
     try withNoGrad {
       var extra: [SAEKey] = placement == .ffLayer ? keys.filter { $0.hookPoint == .mlpin }.map { SAEKey(layer: $0.layer, hookPoint: .residmid) } : []
       if reportsJacobian { extra += ceIncreaseKeys }
-      let hook = SAEHook(saes: saes, patch: [], record: Set(extra))
-      let clean = try gpt(tokens, hook: hook).crossEntropy(targets: targets).value.scalar
-      let outputs = hook.outputs
+      let saeOutputs = SAEOutputs()
+      let pass = try gpt.run(tokens, record: Set(extra), replace: saeEdits(patch: [], outputs: saeOutputs))
+      let clean = pass.logits!.crossEntropy(targets: targets).value.scalar
+      let outputs = saeOutputs.values
+      let recorded = pass.activations.mapValues(\.value)
       var m = SparsifiedMetrics(ceLoss: clean, l0: [:], saeLoss: [:], reconstruct: [:], streamL1: [:], ceIncrease: [:],
                                 compoundCEIncrease: 0, chunkL0: [:])
       let chunk = config.nFeatures.min()!
-      let staircase = [.topKStaircase, .topKStaircaseDetach, .staircaseBlock, .jumpReLUStaircase, .multilayer].contains(config.saeVariant)
+      let staircase = config.saeVariant.sharesWeights
       for key in keys {
         let o = outputs[key]!
         m.l0[key] = o.losses.l0
@@ -93,27 +95,24 @@ extension SparsifiedGPT {
         case (.transformerBlock?, _), (nil, _):
           m.ceIncrease[key] = ce(gpt.forward(residual: outputs[key]!.reconstruction, startAt: i))
         case (.ffLayer?, false):
-          let residMid = Variable(hook.recorded[SAEKey(layer: i, hookPoint: .residmid)]!)
-          let block = gpt.blocks[i]
-          let mlpOut = key.hookPoint == .mlpin ? block.mlp(outputs[key]!.reconstruction) : outputs[key]!.reconstruction
+          // One SAE patched (its partner may be absent): the MLP side of layer i is mlp(x̂) (input SAE) or x̂
+          // (output SAE), added to the clean resid_mid.
+          let residMid = Variable(recorded[SAEKey(layer: i, hookPoint: .residmid)]!)
+          let x = outputs[key]!.reconstruction
+          let mlpOut = key.hookPoint == .mlpin ? gpt.blocks[i].mlp(x) : x
           m.ceIncrease[key] = ce(gpt.forward(residual: residMid + mlpOut, startAt: i + 1))
-        case (.ffLayer?, true):
-          let residMid = Variable(hook.recorded[SAEKey(layer: i, hookPoint: .residmid)]!)
-          let mlpOut = gpt.blocks[i].mlp(outputs[key]!.reconstruction)
-          let outSAE = saes[SAEKey(layer: i, hookPoint: .mlpout)]!
-          m.ceIncrease[key] = ce(gpt.forward(residual: residMid + outSAE(mlpOut).reconstruction, startAt: i + 1))
-        case (.ffBlock?, _):
-          let xMid = outputs[key]!.reconstruction
-          let block = gpt.blocks[i]
-          let y = xMid + block.mlp(block.ln2(xMid))
-          let postSAE = saes[SAEKey(layer: i, hookPoint: .residpost)]!
-          m.ceIncrease[key] = ce(gpt.forward(residual: postSAE(y).reconstruction, startAt: i + 1))
+        case (.ffLayer?, true), (.ffBlock?, _):
+          // The pair patched: the input SAE's reconstruction through the path, then the output SAE.
+          let pair = try SAEPair(model: self, layer: i)
+          let residMid = placement == .ffLayer ? Variable(recorded[SAEKey(layer: i, hookPoint: .residmid)]!) : nil
+          let y = pair.downstream(pair.path(outputs[key]!.reconstruction)).reconstruction
+          m.ceIncrease[key] = ce(pair.logits(fromDownstream: y, residMid: residMid))
         }
       }
       if reportsJacobian, let p = placement {
         for key in ceIncreaseKeys {
           let outKey = p.pair(layer: key.layer).downstream
-          m.jacobianL1[key] = JacobianSparsity.pairTerm(self, layer: key.layer, cleanInput: hook.recorded[key]!,
+          m.jacobianL1[key] = try JacobianSparsity.pairTerm(try SAEPair(model: self, layer: key.layer), cleanInput: recorded[key]!,
                                                         inIndices: outputs[key]!.topKIndices!,
                                                         outIndices: outputs[outKey]!.topKIndices!).value.scalar
         }

@@ -50,6 +50,11 @@ public final class TopKSAE: SparseAutoencoder {
 
   public var embeddingSize: Int { bDec.shape[0] }
   public var topK: Int? { k }
+  public var topKForm: TopKForm? { form }
+  /// This SAE's TopK form.
+  public var form: TopKForm {
+    TopKForm(wEnc: wEnc, wDec: wDec, bEnc: bEnc, bDec: bDec, k: k, featureCount: featureCount, trainableFeatures: trainableFeatures)
+  }
 
   /// Own parameters: all four for an independent SAE, the biases for a staircase member.
   public var namedParameters: [(String, Variable)] {

@@ -115,6 +115,6 @@ func temporaryDirectory(_ label: String) throws -> URL {
     do { _ = try PromptRows.load(dataDirectory: empty, count: 1, length: 8); Issue.record("no shards accepted") } catch { messages.append("\(error)") }
     #expect(messages.count == 8)
     for m in messages { #expect(!m.contains("\n") && !m.isEmpty) }
-    #expect(throws: ExperimentError.self) { try CircuitPair(model: try TestModels.ffLayer(seed: 3), layer: 2) }
+    #expect(throws: SAEError.self) { try CircuitPair(model: try TestModels.ffLayer(seed: 3), layer: 2) }
   }
 }

@@ -70,14 +70,14 @@ import Testing
     let err = relativeFrobenius(got, reference)
     #expect(err < 2e-5, "relative Frobenius error \(err)")
     // The baseline matters: integrating from 0 instead gives different attributions.
-    let f0Active = withNoGrad { up.encode(Variable(try! CleanActivations.record(gpt, tokens: tokens, keys: [keys.upstream])[keys.upstream]!)).value }
+    let f0Active = withNoGrad { up.encode(Variable(try! gpt.activations(tokens, at: [keys.upstream])[keys.upstream]!)).value }
     #expect(up.attributionBaseline(f0Active).max() > 0)
   }
 
   /// Registry variants without TopK (autograd cotangents, JumpReLU θ baseline from the SAE itself).
   @Test(arguments: [SAEVariant.jumpReLU, .jumpReLUStaircase, .standard, .gated])
   func nonTopKVariantsMatch(variant: SAEVariant) throws {
-    try #require(SAERegistry.registeredVariants.contains(variant), "variant \(variant.rawValue) has no builder")
+    try #require(SAEVariant.allCases.contains(variant), "variant \(variant.rawValue) has no builder")
     let gpt = try TestModels.gpt(seed: 17)
     let sizes = variant == .jumpReLUStaircase ? [12, 16, 20] : [16, 16, 16]
     let config = SAEConfig(nFeatures: sizes, saeVariant: variant, saeKeys: TestModels.keys(["0_act", "1_act", "2_act"]))

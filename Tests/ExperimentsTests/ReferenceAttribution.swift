@@ -11,7 +11,7 @@ enum ReferenceAttribution {
   /// Integrated gradients exactly as spec section 9 defines them: for every target j separately, for every
   /// α, one backward pass of Σ_{rows, positions} f₁_j through decode → path → encode.
   static func integratedGradients(_ pair: CircuitPair, tokens: IntTensor, steps: Int) throws -> Tensor {
-    let acts = try CleanActivations.record(pair.gpt, tokens: tokens, keys: [pair.upstreamKey])
+    let acts = try pair.gpt.activations(tokens, at: [pair.upstreamKey])
     let x = acts[pair.upstreamKey]!
     let f0 = withNoGrad { pair.upstream.encode(Variable(x)).value }  // [B, T, F0]
     let base = pair.upstream.attributionBaseline(f0)
@@ -40,7 +40,7 @@ enum ReferenceAttribution {
   /// magnitude, run decode → path → encode on the row, and add Σ_positions |f₁(ablated) − f₁(unablated)|
   /// into row i.
   static func manualAblation(_ pair: CircuitPair, tokens: IntTensor, epsilon: Float) throws -> Tensor {
-    let acts = try CleanActivations.record(pair.gpt, tokens: tokens, keys: [pair.upstreamKey])
+    let acts = try pair.gpt.activations(tokens, at: [pair.upstreamKey])
     let f0 = withNoGrad { pair.upstream.encode(Variable(acts[pair.upstreamKey]!)).value }  // [B, T, F0]
     let b = f0.shape[0], t = f0.shape[1], fUp = f0.shape[2], fDown = pair.downstream.featureCount
     func downstream(_ z: Tensor) -> Tensor {
@@ -69,7 +69,7 @@ enum ReferencePruning {
   /// downstream features with equal parents, zero every other upstream magnitude (all positions), decode,
   /// run the path, take the group's `ablationPreActivation`; 0 without kept edges; TopK with the downstream k.
   static func magnitudes(_ pair: CircuitPair, prompts: IntTensor, edges: [Int32]) throws -> Tensor {
-    let acts = try CleanActivations.record(pair.gpt, tokens: prompts, keys: [pair.upstreamKey])
+    let acts = try pair.gpt.activations(prompts, at: [pair.upstreamKey])
     let f0 = withNoGrad { pair.upstream.encode(Variable(acts[pair.upstreamKey]!)).value }
     let fUp = pair.upstream.featureCount, fDown = pair.downstream.featureCount
     var parents = [Set<Int>](repeating: [], count: fDown)

@@ -80,14 +80,14 @@ import TestSupport
   @Test(arguments: [SAEVariant.topK, .topKStaircase, .topKStaircaseDetach, .staircaseBlock, .jsae])
   func roundTripIsBitExact(_ variant: SAEVariant) throws {
     let config = Self.tinyConfig(variant)
-    let set = try SAERegistry.build(config, gpt: Self.tinyGPT, seed: 1)
+    let set = try SAEBuilder.build(config, gpt: Self.tinyGPT, seed: 1)
     Self.perturb(Self.allParameters(set).map(\.1), seed: 2)
     let dir = try Self.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     try SAECheckpoint.save(set, config: config, to: dir)
     #expect(try SAEConfig.load(from: dir) == config)
 
-    let fresh = try SAERegistry.build(config, gpt: Self.tinyGPT, seed: 99)
+    let fresh = try SAEBuilder.build(config, gpt: Self.tinyGPT, seed: 99)
     let before = zip(Self.allParameters(set), Self.allParameters(fresh)).filter { Self.bits($0.1.value) != Self.bits($1.1.value) }
     #expect(!before.isEmpty, "a fresh set already equals the saved one: the round trip would prove nothing")
     try SAECheckpoint.load(into: fresh, from: dir)
@@ -102,7 +102,7 @@ import TestSupport
 
   @Test func sharedFilesAreWrittenByTheLargestMember() throws {
     let config = Self.tinyConfig(.staircaseBlock)
-    let set = try SAERegistry.build(config, gpt: Self.tinyGPT, seed: 3)
+    let set = try SAEBuilder.build(config, gpt: Self.tinyGPT, seed: 3)
     let dir = try Self.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     try SAECheckpoint.save(set, config: config, to: dir, indices: [0, 3])  // 0_residmid and 1_residpost
@@ -146,7 +146,7 @@ import TestSupport
     let sections = try Self.listingSections(try SharedData.require(Self.listing))
     let entry = try #require(sections[name], "no section \(name) in the listing")
     let config = try JSONDecoder().decode(SAEConfig.self, from: Data(entry.json.utf8))
-    let set = try SAERegistry.build(config, gpt: try #require(GPTConfig.preset("ascii_64x4")), seed: 1)
+    let set = try SAEBuilder.build(config, gpt: try #require(GPTConfig.preset("ascii_64x4")), seed: 1)
     let dir = try Self.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     try SAECheckpoint.save(set, config: config, to: dir)

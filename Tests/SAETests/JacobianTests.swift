@@ -295,7 +295,7 @@ import Tensor
     let fx = try Fixture(ffBlock: true, norm: .layerNorm, seed: 61)
     for t in 0..<fx.n {
       let x = fx.clean.slice(axis: 0, t..<(t + 1)).reshaped([Self.c])
-      let exact = NormJacobian.dense(fx.block.ln2, at: x).scalars
+      let exact = fx.block.ln2.form.denseJacobian(at: x).scalars
       Self.expectClose(exact, Self.autogradNormJacobian(fx.block.ln2, at: x), tol: 1e-5, "LayerNorm Jacobian, token \(t)")
       // The rank-2 correction is not negligible: the off-diagonal mass is a sizeable part of the whole,
       // so a diagonal approximation (the reference's) would be wrong.
@@ -314,7 +314,7 @@ import Tensor
     let fx = try Fixture(ffBlock: true, norm: .dynamicTanh, seed: 71)
     for t in 0..<fx.n {
       let x = fx.clean.slice(axis: 0, t..<(t + 1)).reshaped([Self.c])
-      let exact = NormJacobian.dense(fx.block.ln2, at: x).scalars
+      let exact = fx.block.ln2.form.denseJacobian(at: x).scalars
       Self.expectClose(exact, Self.autogradNormJacobian(fx.block.ln2, at: x), tol: 1e-6, "DynamicTanh Jacobian, token \(t)")
       for i in 0..<Self.c { for j in 0..<Self.c where i != j { #expect(exact[i * Self.c + j] == 0) } }
     }
@@ -379,8 +379,8 @@ import Tensor
       }
       func problem() -> JacobianSparsity.Problem {
         ffBlock
-          ? JacobianSparsity.ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: x, inIndices: ins, outIndices: outs)
-          : JacobianSparsity.ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: block.mlp, cleanMLPInput: x, cleanHidden: nil,
+          ? JacobianSparsity.ffBlockProblem(inSAE: inSAE.form, outSAE: outSAE.form, block: block, cleanResidMid: x, inIndices: ins, outIndices: outs)
+          : JacobianSparsity.ffLayerProblem(inSAE: inSAE.form, outSAE: outSAE.form, mlp: block.mlp, cleanMLPInput: x, cleanHidden: nil,
                                             inIndices: ins, outIndices: outs)
       }
       var wall: [Double] = [], cpu: [Double] = [], setup: [Double] = [], kernel: [Double] = [], kernelForward: [Double] = []

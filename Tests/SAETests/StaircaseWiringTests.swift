@@ -5,7 +5,7 @@ import Tensor
 import Testing
 @testable import SAE
 
-/// How `SAERegistry` wires every variant whose members share a dictionary (topk_staircase,
+/// How `SAEBuilder` wires every variant whose members share a dictionary (topk_staircase,
 /// topk_staircase_detach, staircase_block, jumprelu_staircase, multilayer): which features of the shared
 /// matrices each member reads (probed by changing one feature of the shared matrices and watching the
 /// member's output) and which it trains (the features its own loss sends gradient to), and that the shared
@@ -66,7 +66,7 @@ import Testing
     let isTopK = c.variant != .jumpReLUStaircase && c.variant != .multilayer
     let config = SAEConfig(nFeatures: c.sizes, saeVariant: c.variant, topK: isTopK ? c.sizes.map { _ in 4 } : nil,
                            saeKeys: c.keys.map { SAEKey($0)! })
-    let set = try SAERegistry.build(config, gpt: GPTConfig(blockSize: 8, vocabSize: 8, nLayer: 2, nHead: 1, nEmbd: embedding), seed: seed)
+    let set = try SAEBuilder.build(config, gpt: GPTConfig(blockSize: 8, vocabSize: 8, nLayer: 2, nHead: 1, nEmbd: embedding), seed: seed)
     // Nonzero biases and thresholds that let features fire (the registry's init has zero biases).
     var g = RandomGenerator(seed: seed &+ 100)
     var seen = Set<ObjectIdentifier>()

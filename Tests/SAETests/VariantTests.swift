@@ -58,7 +58,7 @@ import Tensor
 
   static func makeSet(_ variant: SAEVariant, sizes: [Int], embedding c: Int, seed: UInt64) throws -> (SAEConfig, SAESet) {
     let config = config(variant, sizes: sizes)
-    let set = try SAERegistry.build(config, gpt: gptConfig(embedding: c, layers: max(1, sizes.count - 1)), seed: seed)
+    let set = try SAEBuilder.build(config, gpt: gptConfig(embedding: c, layers: max(1, sizes.count - 1)), seed: seed)
     randomize(set, seed: seed &+ 17)
     return (config, set)
   }
@@ -332,7 +332,7 @@ import Tensor
     let f0 = withNoGrad { saes[0].encode(x) }.value, f2 = withNoGrad { saes[2].encode(x) }.value
     #expect(f2.slice(axis: 1, 0..<3).maxAbsDifference(f0) == 0)
     #expect(throws: SAEError.self) {
-      _ = try SAERegistry.build(Self.config(.multilayer, sizes: [4, 6]), gpt: Self.gptConfig(embedding: 4))
+      _ = try SAEBuilder.build(Self.config(.multilayer, sizes: [4, 6]), gpt: Self.gptConfig(embedding: 4))
     }
   }
 
@@ -479,7 +479,7 @@ import Tensor
     try SAECheckpoint.save(set, config: config, to: dir)
     let loadedConfig = try SAEConfig.load(from: dir)
     #expect(loadedConfig == config)
-    let fresh = try SAERegistry.build(loadedConfig, gpt: Self.gptConfig(embedding: 4), seed: 999)
+    let fresh = try SAEBuilder.build(loadedConfig, gpt: Self.gptConfig(embedding: 4), seed: 999)
     try SAECheckpoint.load(into: fresh, from: dir)
     for (a, b) in zip(Self.fileParameters(set), Self.fileParameters(fresh)) {
       #expect(a.0 == b.0 && a.1.value == b.1.value, "\(variant.rawValue) \(a.0)")
@@ -490,7 +490,7 @@ import Tensor
       #expect(withNoGrad { s(x) }.reconstruction.value == withNoGrad { t(x) }.reconstruction.value)
     }
     // A wrong shape is a one-line error, not a trap.
-    let other = try SAERegistry.build(Self.config(variant, sizes: Self.sizes(variant, f: 12)), gpt: Self.gptConfig(embedding: 4))
+    let other = try SAEBuilder.build(Self.config(variant, sizes: Self.sizes(variant, f: 12)), gpt: Self.gptConfig(embedding: 4))
     #expect(throws: SAEError.self) { try SAECheckpoint.load(into: other, from: dir) }
   }
 
@@ -506,7 +506,7 @@ import Tensor
     let kept = decoder.value
     decoder.assign(Tensor(shape: kept.shape, repeating: 7))
     try SAECheckpoint.save(set, config: config, to: dir, indices: [0])
-    let fresh = try SAERegistry.build(config, gpt: Self.gptConfig(embedding: 4), seed: 5)
+    let fresh = try SAEBuilder.build(config, gpt: Self.gptConfig(embedding: 4), seed: 5)
     try SAECheckpoint.load(into: fresh, from: dir)
     let loaded = try #require(fresh.saes[0].checkpointParameters.first { $0.0 == decoderName }?.1)
     #expect(loaded.value == kept)
@@ -544,7 +544,7 @@ import Tensor
     for entry in Self.listing {
       let config = SAEConfig(nFeatures: entry.sizes, saeVariant: entry.variant,
                              saeKeys: (0..<5).map { SAEKey(layer: $0, hookPoint: .act) })
-      let set = try SAERegistry.build(config, gpt: Self.gptConfig(embedding: 64, layers: 4), seed: 1)
+      let set = try SAEBuilder.build(config, gpt: Self.gptConfig(embedding: 64, layers: 4), seed: 1)
       let dir = FileManager.default.temporaryDirectory.appendingPathComponent("variant-listing-\(UUID().uuidString)")
       defer { try? FileManager.default.removeItem(at: dir) }
       try SAECheckpoint.save(set, config: config, to: dir)
@@ -564,7 +564,7 @@ import Tensor
   @Test func initialisationFollowsTheSpec() throws {
     let c = 16, f = 64
     let cfg = Self.config(.jumpReLU, sizes: [f, f])
-    let jump = try #require(try SAERegistry.build(cfg, gpt: Self.gptConfig(embedding: c), seed: 3).saes[0] as? JumpReLUSAE)
+    let jump = try #require(try SAEBuilder.build(cfg, gpt: Self.gptConfig(embedding: c), seed: 3).saes[0] as? JumpReLUSAE)
     // JumpReLU: W_enc [C, F] ~ U(±√(6/F)), W_dec = W_encᵀ, log θ = log 0.1.
     let jb = (6 / Float(f)).squareRoot()
     #expect(jump.wEnc.value.max() <= jb && jump.wEnc.value.min() >= -jb && jump.wEnc.value.max() > 0.8 * jb)
@@ -573,7 +573,7 @@ import Tensor
     // The others: W_dec [F, C] ~ U(±√(6/C)) first, encoder = W_decᵀ, zero biases.
     let db = (6 / Float(c)).squareRoot()
     for variant in [SAEVariant.standard, .gated, .multilayer, .jumpReLUStaircase] {
-      let set = try SAERegistry.build(Self.config(variant, sizes: Self.sizes(variant, f: f)), gpt: Self.gptConfig(embedding: c), seed: 3)
+      let set = try SAEBuilder.build(Self.config(variant, sizes: Self.sizes(variant, f: f)), gpt: Self.gptConfig(embedding: c), seed: 3)
       // Leaf names (a staircase member's own b_dec and shared_context.b_dec are both zero).
       let p = Dictionary(set.saes[0].checkpointParameters.map { (String($0.0.split(separator: ".").last!), $0.1.value) },
                          uniquingKeysWith: { a, _ in a })
@@ -615,7 +615,7 @@ import Tensor
     #expect(config.saeVariant == variant)
     let expected = try SafeTensors.read(contentsOf: dir.appendingPathComponent("expected.safetensors")).tensors
     let x = try #require(expected["x"])
-    let set = try SAERegistry.build(config, gpt: gptConfig(embedding: x.shape.last!), seed: 12345)
+    let set = try SAEBuilder.build(config, gpt: gptConfig(embedding: x.shape.last!), seed: 12345)
     try SAECheckpoint.load(into: set, from: dir)
     let got = record(set, x: x, lambdas: try #require(expected["sparsity_coefficient"]).scalars,
                      bandwidth: try #require(expected["bandwidth"]).scalars[0])

@@ -38,7 +38,7 @@ final class IGWorker {
   let pre = FloatBuffer(), centered = FloatBuffer()
   let u = FloatBuffer(), dg = FloatBuffer(), dl = FloatBuffer(), dm = FloatBuffer(), dout = FloatBuffer()
   let ls = FloatBuffer(), rs = FloatBuffer(), xi = FloatBuffer(), dl1 = FloatBuffer()
-  let alphaK = FloatBuffer(), dq = FloatBuffer(), geluGrad = FloatBuffer(), ones = FloatBuffer()
+  let alphaK = FloatBuffer(), dq = FloatBuffer(), geluGrad = FloatBuffer()
   let sums = FloatBuffer(), gramRows = FloatBuffer()
   var sortedRows: [Int32] = [], sortedFeatures: [Int32] = []
 
@@ -106,9 +106,7 @@ final class IGWorker {
   /// gelu′ of the forward pass's c_fc outputs, [rows, 4C], for `mlpBackward`.
   private func prepareGeluGrad(rows: Int, c: Int) {
     let n = rows * 4 * c
-    let o = ones.reserve(n)
-    o.update(repeating: 1, count: n)
-    GELUKernel.backward(ws.hid.pointer, o, geluGrad.reserve(n), n)
+    GELUKernel.derivative(ws.hid.pointer, geluGrad.reserve(n), n)
   }
 
   /// Backward through the MLP (and ln_2 and the skip, except for the FF layer) for stacked cotangents of
@@ -116,21 +114,11 @@ final class IGWorker {
   /// path input for FF paths, resid_mid for a transformer block), [count, C] in `dm`.
   private func mlpBackward(_ s: IGPairState, cotangents uRows: UnsafePointer<Float>, rows: [Int32], count np: Int) -> UnsafeMutablePointer<Float> {
     let w = s.weights, c = w.c
-    let g = dg.reserve(np * 4 * c)
-    let gd = UnsafePointer(geluGrad.pointer)
     let d = dl.reserve(np * c)
     let out = dm.reserve(np * c)
-    withExtendedLifetime(w) {
-      // dact = u · W_proj ([C, 4C]); dhid = dact ⊙ gelu′(hid); dmlpin = dhid · W_fc ([4C, C]).
-      BLAS.sgemmSerial(transposeA: false, transposeB: false, m: np, n: 4 * c, k: c, a: uRows, lda: c,
-                       b: w.projW.unsafePointer, ldb: 4 * c, c: g, ldc: 4 * c)
-      for p in 0..<np {
-        let d = gd + Int(rows[p]) * 4 * c, gp = g + p * 4 * c
-        for e in 0..<(4 * c) { gp[e] *= d[e] }
-      }
-      BLAS.sgemmSerial(transposeA: false, transposeB: false, m: np, n: c, k: 4 * c, a: g, lda: 4 * c,
-                       b: w.fcW.unsafePointer, ldb: c, c: d, ldc: c)
-    }
+    // dact = u · W_proj; dhid = dact ⊙ gelu′(hid); dmlpin = dhid · W_fc.
+    w.mlp.backward(uRows, rows: rows, count: np, geluDerivative: UnsafePointer(geluGrad.pointer),
+                   scratch: dg.reserve(np * 4 * c), d)
     if w.placement == .ffLayer {
       out.update(from: d, count: np * c)
     } else {
@@ -174,8 +162,8 @@ final class IGWorker {
       let ak = alphaK.reserve(heads * t * c), dqp = dq.reserve(np * hs)
       let dO = dout.reserve(np * c)
       let lsp = ls.reserve(np * h2 * t), rsp = rs.reserve(np * h2 * c), xip = xi.zeroed(np * c)
-      withExtendedLifetime(w) {
-        let wa = w.attnW.unsafePointer, qkv = ws.qkv.pointer, probs = ws.probs.pointer, o = ws.o.pointer
+      withExtendedLifetime(w.attention) {
+        let wa = w.attention.qkv.weight.unsafePointer, qkv = ws.qkv.pointer, probs = ws.probs.pointer, o = ws.o.pointer
         for h in 0..<heads {
           // Α_h(t) = scale · q_h(t)·W_k,h, [T, C].
           BLAS.sgemmSerial(transposeA: false, transposeB: false, m: t, n: c, k: hs, alpha: scale,
@@ -183,7 +171,7 @@ final class IGWorker {
         }
         // d(head outputs) = dmid · W_attn_proj ([C, C]).
         BLAS.sgemmSerial(transposeA: false, transposeB: false, m: np, n: c, k: c, a: dmid, lda: c,
-                         b: w.attnProjW.unsafePointer, ldb: c, c: dO, ldc: c)
+                         b: w.attention.proj.weight.unsafePointer, ldb: c, c: dO, ldc: c)
         for h in 0..<heads {
           // dP = dO_h · V_hᵀ into the pair's row h of LS.
           BLAS.sgemmSerial(transposeA: false, transposeB: true, m: np, n: t, k: hs, a: dO + h * hs, lda: c,

@@ -12,8 +12,8 @@ struct DecoderMatrix {
 
   init(_ sae: any SparseAutoencoder) {
     let f = sae.featureCount, c = sae.embeddingSize
-    if let t = sae as? TopKSAE {
-      matrix = t.wDec.value.shape[0] == f ? t.wDec.value : t.wDec.value.slice(axis: 0, 0..<f)
+    if let t = sae.topKForm {
+      matrix = t.decoderMatrix
       bias = t.bDec.value
       return
     }
@@ -49,9 +49,9 @@ struct AffineTopKEncoder {
     guard let k = sae.topK else { return nil }
     self.k = k
     let f = sae.featureCount, c = sae.embeddingSize
-    if let t = sae as? TopKSAE {
+    if let t = sae.topKForm {
       center = t.bDec.value
-      matrix = t.wEnc.value.shape[1] == f ? t.wEnc.value : t.wEnc.value.slice(axis: 1, 0..<f)
+      matrix = t.encoderMatrix
       bias = t.bEnc.value
     } else {
       // Generic: the pre-activation map is affine, read it from the zero vector and the identity.

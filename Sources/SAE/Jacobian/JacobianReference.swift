@@ -53,12 +53,12 @@ public struct JacobianReference {
   public static func ffBlock(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
                              inIndices: IntTensor, outIndices: IntTensor) -> JacobianReference {
     let norm: Norm
-    switch block.ln2 {
-    case let ln as LayerNorm:
-      norm = .layerNorm(weight: doubles(ln.weight.value), bias: doubles(ln.bias.value), eps: Double(ln.eps))
-    case let dyt as DynamicTanh:
-      norm = .dynamicTanh(alpha: Double(dyt.alpha.value.scalars[0]), gamma: doubles(dyt.gamma.value), beta: doubles(dyt.beta.value))
-    default:
+    switch block.ln2.form {
+    case .layerNorm(let weight, let bias, let eps):
+      norm = .layerNorm(weight: doubles(weight), bias: doubles(bias), eps: Double(eps))
+    case .dynamicTanh(let alpha, let gamma, let beta):
+      norm = .dynamicTanh(alpha: Double(alpha), gamma: doubles(gamma), beta: doubles(beta))
+    case .identity:
       norm = .identity
     }
     return make(inSAE, outSAE, block.mlp, cleanResidMid, inIndices, outIndices, norm: norm)

@@ -32,7 +32,7 @@ public enum JacobianSparsity {
   /// the same pass (backward only scales them by the upstream value).
   public static func ffLayer(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor? = nil,
                              inIndices: IntTensor, outIndices: IntTensor) -> Variable {
-    let problem = ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: mlp, cleanMLPInput: cleanMLPInput,
+    let problem = ffLayerProblem(inSAE: inSAE.form, outSAE: outSAE.form, mlp: mlp, cleanMLPInput: cleanMLPInput,
                                  cleanHidden: cleanHidden, inIndices: inIndices, outIndices: outIndices)
     return problem.term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
   }
@@ -46,35 +46,44 @@ public enum JacobianSparsity {
   ///   - outIndices: the residpost SAE's top-k indices on the clean block output [..., k_out].
   public static func ffBlock(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
                              inIndices: IntTensor, outIndices: IntTensor) -> Variable {
-    let problem = ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanResidMid,
+    let problem = ffBlockProblem(inSAE: inSAE.form, outSAE: outSAE.form, block: block, cleanResidMid: cleanResidMid,
                                  inIndices: inIndices, outIndices: outIndices)
     return problem.term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
   }
 
-  /// The pair term of `model`'s pair at `layer` (FF layer or FF block placement), from the clean input
-  /// activation of the pair's input key and both keys' top-k indices.
+  /// The pair term of an FF-layer or FF-block pair of TopK SAEs, from the clean input activation of the
+  /// pair's input key and both keys' top-k indices. Throws for other placements or SAEs.
+  public static func pairTerm(_ pair: SAEPair, cleanInput: Tensor, inIndices: IntTensor, outIndices: IntTensor) throws -> Variable {
+    guard let inSAE = pair.upstream.topKForm, let outSAE = pair.downstream.topKForm else {
+      throw SAEError("Jacobian sparsity needs TopK SAEs at \(pair.upstreamKey) and \(pair.downstreamKey)")
+    }
+    switch pair.placement {
+    case .ffLayer:
+      return ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: pair.block.mlp, cleanMLPInput: cleanInput, cleanHidden: nil,
+                            inIndices: inIndices, outIndices: outIndices).term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
+    case .ffBlock:
+      return ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: pair.block, cleanResidMid: cleanInput,
+                            inIndices: inIndices, outIndices: outIndices).term(wDec: inSAE.wDec, wEnc: outSAE.wEnc)
+    case .transformerBlock:
+      throw SAEError("Jacobian sparsity needs an FF-layer or FF-block placement, got a transformer-block pair")
+    }
+  }
+
+  /// The pair term of `model`'s pair at `layer` (`pairTerm(_:cleanInput:inIndices:outIndices:)`); the pair
+  /// must exist and be one of TopK SAEs at an FF-layer or FF-block placement.
   public static func pairTerm(_ model: SparsifiedGPT, layer: Int, cleanInput: Tensor, inIndices: IntTensor,
                               outIndices: IntTensor) -> Variable {
-    guard let placement = model.placement, placement != .transformerBlock else {
-      preconditionFailure("Jacobian sparsity needs an FF-layer or FF-block placement, got \(String(describing: model.placement))")
+    do {
+      return try pairTerm(try SAEPair(model: model, layer: layer), cleanInput: cleanInput, inIndices: inIndices, outIndices: outIndices)
+    } catch {
+      preconditionFailure("Jacobian sparsity at layer \(layer): \(error)")
     }
-    let (inKey, outKey) = placement.pair(layer: layer)
-    guard let inSAE = model.saes[inKey] as? TopKSAE, let outSAE = model.saes[outKey] as? TopKSAE else {
-      preconditionFailure("Jacobian sparsity needs TopK SAEs at \(inKey) and \(outKey)")
-    }
-    let block = model.gpt.blocks[layer]
-    if placement == .ffLayer {
-      return ffLayer(inSAE: inSAE, outSAE: outSAE, mlp: block.mlp, cleanMLPInput: cleanInput,
-                     inIndices: inIndices, outIndices: outIndices)
-    }
-    return ffBlock(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanInput,
-                   inIndices: inIndices, outIndices: outIndices)
   }
 
   /// Every token's FF-layer Jacobian J_t, [N, k_out, k_in] (N = tokens, leading axes flattened).
   public static func ffLayerJacobians(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor? = nil,
                                       inIndices: IntTensor, outIndices: IntTensor) -> Tensor {
-    ffLayerProblem(inSAE: inSAE, outSAE: outSAE, mlp: mlp, cleanMLPInput: cleanMLPInput, cleanHidden: cleanHidden,
+    ffLayerProblem(inSAE: inSAE.form, outSAE: outSAE.form, mlp: mlp, cleanMLPInput: cleanMLPInput, cleanHidden: cleanHidden,
                    inIndices: inIndices, outIndices: outIndices)
       .kernel.run(gradients: false, keepJacobians: true).jacobians!
   }
@@ -82,7 +91,7 @@ public enum JacobianSparsity {
   /// Every token's FF-block Jacobian J_t, [N, k_out, k_in].
   public static func ffBlockJacobians(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
                                       inIndices: IntTensor, outIndices: IntTensor) -> Tensor {
-    ffBlockProblem(inSAE: inSAE, outSAE: outSAE, block: block, cleanResidMid: cleanResidMid,
+    ffBlockProblem(inSAE: inSAE.form, outSAE: outSAE.form, block: block, cleanResidMid: cleanResidMid,
                    inIndices: inIndices, outIndices: outIndices)
       .kernel.run(gradients: false, keepJacobians: true).jacobians!
   }
@@ -108,7 +117,7 @@ public enum JacobianSparsity {
     }
   }
 
-  static func checkPair(_ inSAE: TopKSAE, _ outSAE: TopKSAE, _ x: Tensor, _ inIndices: IntTensor, _ outIndices: IntTensor) -> Int {
+  static func checkPair(_ inSAE: TopKForm, _ outSAE: TopKForm, _ x: Tensor, _ inIndices: IntTensor, _ outIndices: IntTensor) -> Int {
     let c = inSAE.embeddingSize
     precondition(inSAE.trainableFeatures == nil && outSAE.trainableFeatures == nil,
                  "Jacobian sparsity: detached staircase members are not supported")
@@ -122,7 +131,7 @@ public enum JacobianSparsity {
     return n
   }
 
-  static func ffLayerProblem(inSAE: TopKSAE, outSAE: TopKSAE, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor?,
+  static func ffLayerProblem(inSAE: TopKForm, outSAE: TopKForm, mlp: MLP, cleanMLPInput: Tensor, cleanHidden: Tensor?,
                              inIndices: IntTensor, outIndices: IntTensor) -> Problem {
     let n = checkPair(inSAE, outSAE, cleanMLPInput, inIndices, outIndices)
     let c = inSAE.embeddingSize
@@ -139,7 +148,7 @@ public enum JacobianSparsity {
     let wDec = inSAE.wDec.value, wEnc = outSAE.wEnc.value
     let kernel = JacobianKernel(
       tokens: n, kIn: inSAE.k, kOut: outSAE.k, hidden: h, inIndices: inIndices.scalars, outIndices: outIndices.scalars,
-      g: geluDerivative(hidden), p: Tensor.matmul(wEnc, wProj, transposeA: true), wDec: wDec,
+      g: hidden.geluDerivative(), p: Tensor.matmul(wEnc, wProj, transposeA: true), wDec: wDec,
       input: .projected(q: Tensor.matmul(wDec, wFc, transposeB: true)), skip: false,
       scale: 1 / Float(inSAE.k * inSAE.k))
     return Problem(kernel: kernel) { r in
@@ -147,7 +156,7 @@ public enum JacobianSparsity {
     }
   }
 
-  static func ffBlockProblem(inSAE: TopKSAE, outSAE: TopKSAE, block: Block, cleanResidMid: Tensor,
+  static func ffBlockProblem(inSAE: TopKForm, outSAE: TopKForm, block: Block, cleanResidMid: Tensor,
                              inIndices: IntTensor, outIndices: IntTensor) -> Problem {
     let n = checkPair(inSAE, outSAE, cleanResidMid, inIndices, outIndices)
     let c = inSAE.embeddingSize
@@ -160,62 +169,38 @@ public enum JacobianSparsity {
     let input: JacobianKernel.InputSide
     let hidden: Tensor
     let decoderGradient: (JacobianKernel.Result) -> Tensor
-    switch block.ln2 {
-    case let ln as LayerNorm:
+    switch block.ln2.form {
+    case .layerNorm(let w, let lnBias, let eps):
       // W' = W_cfc·diag(w): h = x̂·W'ᵀ + (W_cfc·β + b_fc), Q = W_dec·W'ᵀ, r1 = W'·1, r2 = x̂·W'ᵀ.
-      let (xHat, rstd) = NormJacobian.layerNormStatistics(x, eps: ln.eps)
-      let w = ln.weight.value
+      let (xHat, rstd) = NormalizationForm.standardized(x, eps: eps)
       let wPrime = wFc * w                                                      // [H, C]
       let r2 = Tensor.matmul(xHat, wPrime, transposeB: true)                    // [N, H]
-      var offset = Tensor.matmul(wFc, ln.bias.value.reshaped([c, 1])).reshaped([h])
+      var offset = Tensor.matmul(wFc, lnBias.reshaped([c, 1])).reshaped([h])
       if let bFc { offset = offset + bFc }
       hidden = r2 + offset
       input = .layerNorm(q: Tensor.matmul(wDec, wPrime, transposeB: true), rowSums: wDec.sum(axis: 1),
                          xHat: xHat, rstd: rstd, r1: wPrime.sum(axis: 1), r2: r2)
       decoderGradient = { r in Tensor.matmul(r.dQ!, wPrime) + r.dDecDirect! }
-    case let dyt as DynamicTanh:
-      let alpha = dyt.alpha.value.scalars[0]
-      let normed = (x * alpha).unary(.tanh) * dyt.gamma.value + dyt.beta.value
+    case .dynamicTanh(let alpha, let gamma, let beta):
+      let normed = (x * alpha).unary(.tanh) * gamma + beta
       hidden = linear(normed, wFc, bFc)
-      input = .diagonal(wFc: wFc, d: NormJacobian.dynamicTanhDiagonal(x, alpha: alpha, gamma: dyt.gamma.value))
+      input = .diagonal(wFc: wFc, d: NormalizationForm.dynamicTanhDiagonal(x, alpha: alpha, gamma: gamma))
       decoderGradient = { r in r.dDecDirect! }
-    case is IdentityNorm:
+    case .identity:
       hidden = linear(x, wFc, bFc)
       input = .projected(q: Tensor.matmul(wDec, wFc, transposeB: true))
       decoderGradient = { r in Tensor.matmul(r.dQ!, wFc) + r.dDecDirect! }
-    default:
-      preconditionFailure("Jacobian sparsity: no Jacobian for ln_2 of type \(type(of: block.ln2))")
     }
     // P = [W_encᵀ·W_cproj | W_encᵀ]: the skip path rides along as C extra columns.
     let p = Tensor.concatenate([Tensor.matmul(wEnc, wProj, transposeA: true), wEnc.transposed()], axis: 1)
     let kernel = JacobianKernel(
       tokens: n, kIn: inSAE.k, kOut: outSAE.k, hidden: h, inIndices: inIndices.scalars, outIndices: outIndices.scalars,
-      g: geluDerivative(hidden), p: p, wDec: wDec, input: input, skip: true, scale: 1 / Float(inSAE.k * inSAE.k))
+      g: hidden.geluDerivative(), p: p, wDec: wDec, input: input, skip: true, scale: 1 / Float(inSAE.k * inSAE.k))
     return Problem(kernel: kernel) { r in
       let dP = r.dP!
       return (decoderGradient(r),
               Tensor.matmul(wProj, dP.slice(axis: 1, 0..<h), transposeB: true) + dP.slice(axis: 1, h..<(h + c)).transposed())
     }
-  }
-
-  /// gelu′ elementwise, without materialising a ones tensor of the same size.
-  static func geluDerivative(_ x: Tensor) -> Tensor {
-    let piece = 4096
-    var out = Tensor(uninitialized: x.shape)
-    let po = out.unsafeMutablePointer(), n = x.count
-    let ones = [Float](repeating: 1, count: piece)
-    withExtendedLifetime(x) {
-      let px = x.unsafePointer
-      ones.withUnsafeBufferPointer { one in
-        Parallel.forRanges((n + piece - 1) / piece, grain: 4) { r in
-          for i in r {
-            let lo = i * piece, len = Swift.min(piece, n - lo)
-            GELUKernel.backward(px + lo, one.baseAddress!, po + lo, len)
-          }
-        }
-      }
-    }
-    return out
   }
 
   /// x [N, in] · Wᵀ (+ b), W [out, in].

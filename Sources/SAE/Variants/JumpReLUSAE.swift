@@ -31,6 +31,8 @@ public final class JumpReLUSAE: SparseAutoencoder {
   /// Width ε of the rectangle kernel of the threshold gradients (from the training configuration).
   public var bandwidth: Float = 0.1
 
+  public func setBandwidth(_ bandwidth: Float) { self.bandwidth = bandwidth }
+
   /// An independent JumpReLU SAE: W_enc [C, F] ~ Kaiming-uniform (bound √(6/F)) drawn first,
   /// W_dec = W_encᵀ, zero biases, log_threshold = log 0.1.
   public init(key: SAEKey, featureCount: Int, embeddingSize: Int, generator: inout RandomGenerator) {

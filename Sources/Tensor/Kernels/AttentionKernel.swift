@@ -43,7 +43,6 @@ public enum AttentionKernel {
   static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
     let hs = c / heads
-    let scale = 1 / Float(hs).squareRoot()
     var y = Tensor(uninitialized: [b, t, c])
     let py = y.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
@@ -54,32 +53,50 @@ public enum AttentionKernel {
         defer { scratch?.deallocate() }
         for bh in range {
           let bi = bh / heads, h = bh % heads
-          let q = base + bi * t * 3 * c + h * hs, k = q + c, v = q + 2 * c
-          let out = py + bi * t * c + h * hs
-          var r0 = 0
-          while r0 < t {
-            let r1 = Swift.min(t, r0 + blk)
-            // Rows r0..<r1 of this head's probabilities.
-            let p = scratch ?? (pp! + bh * t * t + r0 * t)
-            // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
-            BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
-                             a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
-            for row in r0..<r1 {
-              let pr = p + (row - r0) * t
-              SoftmaxKernel.softmaxFiniteRow(pr, pr, row + 1)
-              // P·V reads columns up to r1; the full matrix is zeroed to T.
-              let end = scratch == nil ? t : r1
-              if row + 1 < end { (pr + row + 1).update(repeating: 0, count: end - row - 1) }
-            }
-            // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
-            BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
-                             a: p, lda: t, b: v, ldb: 3 * c, c: out + r0 * c, ldc: c)
-            r0 = r1
-          }
+          let q = base + bi * t * 3 * c + h * hs
+          headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
+                      out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
+                      scratch: scratch, exactSoftmax: false)
         }
       }
     }
     return y
+  }
+
+  /// One head of one sequence on raw pointers, the forward every attention of the toolkit runs (the autograd
+  /// node, inference, the attribution paths): out[i] = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j, scale = 1/√hs,
+  /// for `length` positions whose q, k and v rows are `stride` apart; out rows are `outStride` apart. Rows
+  /// are computed in blocks of `rowBlock` so that keys beyond a block's last row are never touched.
+  /// Probabilities go to `probabilities` ([length, length], zero above the diagonal) when given, else to
+  /// `scratch` ([rowBlock, length], reused per block). `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a
+  /// Double sum, as the attribution paths do), otherwise `softmaxFiniteRow` (the model's).
+  @inline(__always)
+  public static func headForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
+                                 length t: Int, headSize hs: Int, rowBlock: Int, out: UnsafeMutablePointer<Float>,
+                                 outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
+                                 scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
+    let scale = 1 / Float(hs).squareRoot()
+    let blk = Swift.max(1, Swift.min(rowBlock, t))
+    var r0 = 0
+    while r0 < t {
+      let r1 = Swift.min(t, r0 + blk)
+      // Rows r0..<r1 of this head's probabilities.
+      let p = probabilities.map { $0 + r0 * t } ?? scratch!
+      // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
+      BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
+                       a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
+      for row in r0..<r1 {
+        let pr = p + (row - r0) * t
+        if exactSoftmax { SoftmaxKernel.softmaxRow(pr, pr, row + 1) } else { SoftmaxKernel.softmaxFiniteRow(pr, pr, row + 1) }
+        // P·V reads columns up to r1; the full matrix is zeroed to T.
+        let end = probabilities == nil ? r1 : t
+        if row + 1 < end { (pr + row + 1).update(repeating: 0, count: end - row - 1) }
+      }
+      // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
+      BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
+                       a: p, lda: t, b: v, ldb: ld, c: out + r0 * ldo, ldc: ldo)
+      r0 = r1
+    }
   }
 
   /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking.

@@ -54,6 +54,18 @@ public enum GELUKernel {
     while i < n { dx[i] = dy[i] * scalarDerivative(x[i]); i += 1 }
   }
 
+  /// d = gelu′(x) over n elements: the one gelu′ of the toolkit (the backward, the forward-with-derivative,
+  /// the attribution paths' backward through the MLP and the Jacobian term all take it from here).
+  @inline(__always)
+  public static func derivative(_ x: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while VectorMath.vectorized && i + 8 <= n {
+      VectorMath.store(sigmoidAndDerivative(VectorMath.load(x + i)).derivative, d + i)
+      i += 8
+    }
+    while i < n { d[i] = scalarDerivative(x[i]); i += 1 }
+  }
+
   /// Scalar gelu, in the same σ(2u) form (the tanh form loses digits to cancellation for negative x).
   public static func scalar(_ x: Float) -> Float {
     x / (1 + expf(-2 * c * (x + a * x * x * x)))
@@ -95,7 +107,15 @@ extension Tensor {
   }
 
   /// gelu′(x) elementwise.
-  public func geluDerivative() -> Tensor { geluSavingDerivative().derivative }
+  public func geluDerivative() -> Tensor {
+    var d = Tensor(uninitialized: shape)
+    let pd = d.unsafeMutablePointer()
+    withExtendedLifetime(storage) {
+      let p = storage.pointer
+      Parallel.forRanges(count, grain: 1 << 15) { r in GELUKernel.derivative(p + r.lowerBound, pd + r.lowerBound, r.count) }
+    }
+    return d
+  }
 
   /// Backward of gelu: upstream · gelu′(self).
   public func geluBackward(_ upstream: Tensor) -> Tensor {

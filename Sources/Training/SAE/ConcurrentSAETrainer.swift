@@ -33,11 +33,11 @@ public final class ConcurrentSAETrainer: SAETrainer {
   }
 
   /// A trainer on `gpt` (frozen here: its parameters stop requiring gradients). SAEs are initialised from
-  /// `seed`; `lossTerms` nil takes the terms registered for the variant (`SAELossTermRegistry`).
+  /// `seed`; `lossTerms` nil takes the terms registered for the variant (`SAELossTerms.defaults`).
   public init(config: SAETrainingConfig, gpt: GPT, checkpointsDirectory: URL, seed: UInt64 = 0, echo: Bool = true,
               lossTerms: [any SAELossTerm]? = nil) throws {
     try super.init(config: config, kind: .concurrent, gpt: gpt, checkpointsDirectory: checkpointsDirectory, seed: seed, echo: echo)
-    let terms = try lossTerms ?? SAELossTermRegistry.terms(for: config, model: model)
+    let terms = try lossTerms ?? SAELossTerms.defaults(for: config, model: model)
     self.lossTerms = terms
     var extra: [SAEKey] = []
     for key in terms.flatMap(\.extraActivationKeys) where !extra.contains(key) && !modelConfig.saeKeys.contains(key) { extra.append(key) }

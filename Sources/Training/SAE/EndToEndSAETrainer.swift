@@ -67,9 +67,8 @@ public final class EndToEndSAETrainer: SAETrainer {
       keys.insert(Self.startKey(of: key))
       keys.formUnion(downstreamKeys(of: key))
     }
-    let tap = ActivationTap(keys: keys)
-    let logits = try withNoGrad { try model.gpt(tokens, hook: tap) }
-    return CleanBatch(target: SoftTargetKL(targetLogits: logits.value), activations: tap.values)
+    let clean = try withNoGrad { try model.gpt.run(tokens, record: keys) }
+    return CleanBatch(target: SoftTargetKL(targetLogits: clean.logits!.value), activations: clean.activations.mapValues(\.value))
   }
 
   /// The end-to-end loss of `sae` on a clean batch: KL + sparsity + downstream (differentiable in the SAE's
@@ -81,13 +80,13 @@ public final class EndToEndSAETrainer: SAETrainer {
     }
     let out = sae(Variable(x))
     let targets = downstreamKeys(of: key)
-    let hook = PatchRecorder(patch: key, with: out.reconstruction, record: Set(targets))
-    let logits = model.gpt.forward(residual: Variable(start), startAt: key.layer, hook: hook)  // [B, T, V]
-    let kl = clean.target.loss(logits)
+    let patched = model.gpt.run(residual: Variable(start), startAt: key.layer, record: Set(targets),
+                                replace: [key: { _ in out.reconstruction }])
+    let kl = clean.target.loss(patched.logits!)  // logits [B, T, V]
     var downstream = SAELossComponents.zero
     if !targets.isEmpty {
       let terms = targets.map { t in
-        (hook.recorded[t]! - Variable(clean.activations[t]!)).square().sum(axis: -1).mean() * downstreamCoefficient
+        (patched.activations[t]! - Variable(clean.activations[t]!)).square().sum(axis: -1).mean() * downstreamCoefficient
       }
       downstream = terms.dropFirst().reduce(terms[0], +) * (1 / Float(terms.count))
     }

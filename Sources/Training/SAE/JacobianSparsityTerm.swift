@@ -43,7 +43,7 @@ public final class JacobianSparsityTerm: SAELossTerm {
     }
     for (a, b) in pairs {
       for key in [a, b] {
-        guard let sae = model.saes[key] as? TopKSAE, sae.trainableFeatures == nil else {
+        guard let form = model.saes[key]?.topKForm, form.trainableFeatures == nil else {
           throw TrainingError("the Jacobian sparsity term needs independent TopK SAEs; the SAE at \(key) is not one")
         }
       }
@@ -91,6 +91,7 @@ public final class JacobianSparsityTerm: SAELossTerm {
     guard let inIdx = batch.outputs[inKey]?.topKIndices, let outIdx = batch.outputs[outKey]?.topKIndices else {
       throw TrainingError("no top-k indices for the SAE pair \(inKey) → \(outKey)")
     }
-    return JacobianSparsity.pairTerm(batch.model, layer: inKey.layer, cleanInput: x, inIndices: inIdx, outIndices: outIdx)
+    return try JacobianSparsity.pairTerm(try SAEPair(model: batch.model, layer: inKey.layer), cleanInput: x,
+                                         inIndices: inIdx, outIndices: outIdx)
   }
 }

@@ -39,11 +39,11 @@ public final class RegularizationSAETrainer: SAETrainer {
 
   /// CE + mean_i(λ·recon_i/‖x_i‖ + sparsity_i + λ·aux_i/‖x_i‖) of one batch.
   func loss(_ tokens: IntTensor, targets: IntTensor) throws -> Variable {
-    let hook = LiveSAEHook(saes: model.saes)
-    let ce = try model.gpt(tokens, hook: hook).crossEntropy(targets: targets)
+    let live = SAEOutputs()
+    let ce = try model.gpt.run(tokens, replace: model.saeEdits(patch: [], outputs: live)).logits!.crossEntropy(targets: targets)
     let lambda = regularizationCoefficient
     let terms = try model.keys.map { key -> Variable in
-      guard let (x, out) = hook.outputs[key] else { throw TrainingError("SAE key \(key) was not reached by the forward pass") }
+      guard let x = live.inputs[key], let out = live.values[key] else { throw TrainingError("SAE key \(key) was not reached by the forward pass") }
       let norm = x.l2Norm(axis: -1).mean()                                    // mean ‖x‖ over tokens
       let reconstruct = (out.reconstruction - x).square().sum(axis: -1).mean()
       return (reconstruct / norm) * lambda + out.losses.sparsity + (out.losses.aux / norm) * lambda

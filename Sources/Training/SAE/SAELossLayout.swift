@@ -14,10 +14,6 @@ public struct SAELossLayout: Equatable, Sendable {
   /// Groups of entry indices saved together.
   public var saveUnits: [[Int]]
 
-  /// Variants whose SAEs share parameters within a group and are therefore checkpointed per group.
-  public static let sharedWeightVariants: Set<SAEVariant> = [.topKStaircase, .topKStaircaseDetach, .staircaseBlock,
-                                                               .jumpReLUStaircase, .multilayer]
-
   /// The layout of `config`; throws a one-line error when a paired variant's keys do not form pairs.
   public init(config: SAEConfig) throws {
     let keys = config.saeKeys
@@ -46,9 +42,9 @@ public struct SAELossLayout: Equatable, Sendable {
       entries = keys.indices.map { [$0] }
       entryKeys = keys
     }
-    if Self.sharedWeightVariants.contains(config.saeVariant) {
+    if config.saeVariant.sharesWeights {
       let entryOf = Dictionary(uniqueKeysWithValues: entries.enumerated().flatMap { e, members in members.map { ($0, e) } })
-      saveUnits = SAERegistry.staircaseGroups(config).map { group in
+      saveUnits = SAEBuilder.staircaseGroups(config).map { group in
         Array(Set(group.members.compactMap { entryOf[$0] })).sorted()
       }.filter { !$0.isEmpty }
     } else {

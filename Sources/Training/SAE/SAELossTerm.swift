@@ -54,26 +54,12 @@ extension SAELossTerm {
 }
 
 /// Extra loss terms by SAE variant: `ConcurrentSAETrainer` asks here for the terms of its model's variant
-/// unless it is given terms explicitly.
-public enum SAELossTermRegistry {
-  /// Makes the terms of a run from its configuration and model.
-  public typealias Factory = (_ config: SAETrainingConfig, _ model: SparsifiedGPT) throws -> [any SAELossTerm]
-
-  nonisolated(unsafe) private static var factories: [SAEVariant: Factory] = builtInFactories()
-
-  /// The terms built into the toolkit, by variant: the Jacobian sparsity penalty (`JacobianSparsityTerm`)
-  /// for `jsae` and `jsae_block`.
-  static func builtInFactories() -> [SAEVariant: Factory] {
-    let jacobian: Factory = { config, model in [try JacobianSparsityTerm(config: config, model: model)] }
-    return [.jsae: jacobian, .jsaeBlock: jacobian]
-  }
-
-  /// Adds or replaces the terms of `variant`.
-  public static func register(_ variant: SAEVariant, factory: @escaping Factory) { factories[variant] = factory }
-
-  /// The terms for a run (none when nothing is registered for its variant).
-  public static func terms(for config: SAETrainingConfig, model: SparsifiedGPT) throws -> [any SAELossTerm] {
-    guard let f = factories[model.config.saeVariant] else { return [] }
-    return try f(config, model)
+/// unless it is given terms explicitly (custom terms are passed to its initialiser). Decided by the variant's
+/// traits: JSAE variants (`SAEVariant.isJSAE`) get the Jacobian sparsity penalty (`JacobianSparsityTerm`),
+/// every other variant none.
+public enum SAELossTerms {
+  /// The terms for a run.
+  public static func defaults(for config: SAETrainingConfig, model: SparsifiedGPT) throws -> [any SAELossTerm] {
+    model.config.saeVariant.isJSAE ? [try JacobianSparsityTerm(config: config, model: model)] : []
   }
 }

@@ -237,11 +237,11 @@ public class SAETrainer: ResumableTrainer {
   /// instead) and the JumpReLU bandwidth.
   static func applyCoefficients(_ coefficients: SAELossCoefficients, to model: SparsifiedGPT) {
     let variant = model.config.saeVariant
-    if let lambdas = coefficients.sparsity, lambdas.count == model.orderedSAEs.count, variant != .jsae && variant != .jsaeBlock {
+    if let lambdas = coefficients.sparsity, lambdas.count == model.orderedSAEs.count, !variant.isJSAE {
       for (sae, lambda) in zip(model.orderedSAEs, lambdas) { sae.sparsityCoefficient = lambda }
     }
     if let bandwidth = coefficients.bandwidth {
-      for case let sae as JumpReLUSAE in model.orderedSAEs { sae.bandwidth = bandwidth }
+      for sae in model.orderedSAEs { sae.setBandwidth(bandwidth) }
     }
   }
 
@@ -355,7 +355,7 @@ public class SAETrainer: ResumableTrainer {
       throw TrainingError("resume state in \(runDirectory.path) is for SAE model \(state.model.name) with different sizes, keys, variant or k than \(modelConfig.name)")
     }
     guard state.gptFingerprint == gptFingerprint else {
-      throw TrainingError("resume state in \(runDirectory.path) was written with different GPT weights than the --load-from checkpoint")
+      throw TrainingError("resume state in \(runDirectory.path) was written with different GPT weights than the GPT checkpoint it starts from")
     }
     guard state.bestLosses.count == layout.count else {
       throw TrainingError("resume state in \(runDirectory.path) has \(state.bestLosses.count) best losses for \(layout.count) loss entries")
@@ -376,7 +376,7 @@ public class SAETrainer: ResumableTrainer {
       } ?? [Int?](repeating: nil, count: layout.count)
     }
     guard state.step < config.maxSteps else {
-      throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise --max-steps to continue")
+      throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise max_steps to continue")
     }
     return state.step
   }

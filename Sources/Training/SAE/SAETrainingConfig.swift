@@ -143,7 +143,7 @@ public struct SAETrainingConfig: TrainingLoopSettings, Codable, Equatable, Senda
   /// How many sparsity coefficients the model takes: one per pair for `jsae` / `jsae_block` (they weight the
   /// Jacobian penalty), one per SAE otherwise.
   public static func sparsityCount(for model: SAEModelConfig) -> Int {
-    model.saeVariant == .jsae || model.saeVariant == .jsaeBlock ? model.saeKeys.count / 2 : model.saeKeys.count
+    model.saeVariant.isJSAE ? model.saeKeys.count / 2 : model.saeKeys.count
   }
 
   /// Throws a one-line error naming the first invalid field (including the SAE model and its coefficients).

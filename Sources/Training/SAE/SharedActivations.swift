@@ -37,7 +37,7 @@ public final class SharedActivations {
       values = hit.values
     } else {
       misses += 1
-      values = try SparsifiedGPT.activations(of: gpt, tokens, keys: keys)
+      values = try gpt.activations(tokens, at: keys)
       entries.append((tokens, values))
       if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
     }
