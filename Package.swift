@@ -43,7 +43,7 @@ let package = Package(
     .target(name: "Experiments", dependencies: ["Training"], swiftSettings: v5),
     .executableTarget(
       name: "PrepareData",
-      dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/PrepareData", swiftSettings: v5),
     .target(
       name: "CommandSupport", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -62,26 +62,18 @@ public enum AblationResultFile {
   }
 
   /// Writes the point's file `<stem>.safetensors` and its sidecar into `directory` (both atomically); the
-  /// sidecar holds `metadata` plus the layout and the point's mean KLs. Returns the file's URL.
+  /// sidecar holds `metadata` plus the stem, the layout and the point's results. Returns the file's URL.
   @discardableResult
   public static func write(_ point: AblationPoint, stem: String, directory: URL, layout: Layout,
-                           metadata: [String: Any]) throws -> URL {
+                           metadata: AblationMetadata = AblationMetadata()) throws -> URL {
     let url = directory.appendingPathComponent(stem + ".safetensors")
     try SafeTensors.write(tensors(point, layout: layout), to: url, intDType: "I32")
     var meta = metadata
-    meta["experiment_id"] = stem
-    meta["tensor_layout"] = layout.rawValue
-    var results = meta["results"] as? [String: Any] ?? [:]
-    results["kl_full_model_mean"] = Double(point.klFullModelMean)
-    results["kl_divergence_mean"] = Double(point.klCircuitMean)
-    results["execution_time"] = point.seconds
-    results["used_unpruned_magnitudes"] = point.usedUnprunedMagnitudes
-    meta["results"] = results
-    guard JSONSerialization.isValidJSONObject(meta) else {
-      throw ExperimentError("ablation metadata for \(stem) is not valid JSON")
-    }
-    let data = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
-    try AtomicFile.write(data, to: metadataURL(for: url))
+    meta.experimentId = stem
+    meta.tensorLayout = layout.rawValue
+    meta.results = AblationMetadata.Results(klFullModelMean: Double(point.klFullModelMean), klDivergenceMean: Double(point.klCircuitMean),
+                                            executionTime: point.seconds, usedUnprunedMagnitudes: point.usedUnprunedMagnitudes)
+    try AtomicFile.write(try meta.jsonData(), to: metadataURL(for: url))
     return url
   }
 }

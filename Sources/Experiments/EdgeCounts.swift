@@ -22,7 +22,7 @@ public enum EdgeCounts {
     let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     var out: [Int] = []
     for p in parts {
-      guard let n = Int(p), n >= 1 else { throw ExperimentError("--edges must be 'default' or a list of positive integers, got '\(text)'") }
+      guard let n = Int(p), n >= 1 else { throw ExperimentError("edge counts must be 'default' or a list of positive integers, got '\(text)'") }
       out.append(n)
     }
     return out

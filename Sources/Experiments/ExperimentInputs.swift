@@ -23,8 +23,8 @@ public enum ExperimentInputs {
     let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     var out: [Int] = []
     for p in parts {
-      guard let l = Int(p), l >= 0 else { throw ExperimentError("--layers must be a comma-separated list of layer indices, got '\(text)'") }
-      guard !out.contains(l) else { throw ExperimentError("--layers lists layer \(l) twice") }
+      guard let l = Int(p), l >= 0 else { throw ExperimentError("layers must be a comma-separated list of layer indices, got '\(text)'") }
+      guard !out.contains(l) else { throw ExperimentError("layer \(l) is listed twice") }
       out.append(l)
     }
     return out

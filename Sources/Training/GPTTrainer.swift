@@ -134,7 +134,7 @@ public final class GPTTrainer: ResumableTrainer {
     bestValLoss = state.bestValLoss ?? .infinity
     bestStep = try state.bestStep ?? CheckpointSteps.read(from: runDirectory)?.steps[CheckpointSteps.modelKey]
     guard state.step < config.maxSteps else {
-      throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise --max-steps to continue")
+      throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise max_steps to continue")
     }
     return state.step
   }

@@ -70,7 +70,7 @@ func temporaryDirectory(_ label: String) throws -> URL {
     #expect(stem == "transblock_topk_gradient_2_181")
     let pt = point()
     let url = try AblationResultFile.write(pt, stem: stem, directory: dir, layout: .compact,
-                                           metadata: ["experiment_params": ["num_edges": 181, "random_seed": 125]])
+                                           metadata: AblationMetadata(experimentParams: .init(numEdges: 181, randomSeed: 125)))
     #expect(url.lastPathComponent == "transblock_topk_gradient_2_181.safetensors")
     let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir.path))
     #expect(names == ["transblock_topk_gradient_2_181.safetensors", "transblock_topk_gradient_2_181.safetensors.metadata.json"])
@@ -90,7 +90,7 @@ func temporaryDirectory(_ label: String) throws -> URL {
     #expect(Swift.abs((results["kl_full_model_mean"] as? Double ?? -1) - Double(pt.klFullModelMean)) < 1e-6)
     #expect(results["used_unpruned_magnitudes"] as? Bool == false)
     // Full: the reference's dense shapes.
-    let full = try AblationResultFile.write(pt, stem: stem + "x", directory: dir, layout: .full, metadata: [:])
+    let full = try AblationResultFile.write(pt, stem: stem + "x", directory: dir, layout: .full)
     let f2 = try SafeTensors.read(contentsOf: full)
     #expect(f2.tensors["feature_magnitudes"] == pt.magnitudes && f2.tensors["logits"] == pt.logits && f2.intTensors.isEmpty)
   }

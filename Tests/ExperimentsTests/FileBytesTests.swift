@@ -157,22 +157,21 @@ import Training
     Self.check("ablation/\(name)", try Self.digest(of: dir))
   }
 
-  /// Writes a point and its sidecar as the `ablate` tool does, with fixed paths and timestamp.
+  /// Writes a point and its sidecar as the `ablate` tool does (the sidecar was assembled from a `[String: Any]`
+  /// when the digests were recorded, from `AblationMetadata` since), with fixed paths and timestamp.
   static func writeAblation(_ point: AblationPoint, stem: String, pair: CircuitPair, model: SparsifiedGPT, totalEdges: Int,
                             prompts: Int, directory: URL, layout: AblationResultFile.Layout) throws {
-    let params: [String: Any] = [
-      "task": "magnitudes", "ablator": "zero", "placement": pair.placementLabel,
-      "edge_selection_strategy": EdgeSelection.gradient.rawValue, "num_edges": point.edges,
-      "total_edges": totalEdges, "upstream_layer_idx": point.layer,
-      "upstream_key": pair.upstreamKey.description, "downstream_key": pair.downstreamKey.description,
-      "attribution_key": pair.attributionKey, "num_prompts": prompts, "sequence_length": 128,
-      "random_seed": 125, "checkpoint": "checkpoints/fixture", "dataset": "data/classic", "sae_variant_label": "label",
-      "attributions": "golden/ig.safetensors"]
-    let modelConfig: [String: Any] = [
-      "n_features": model.config.nFeatures, "sae_variant": model.config.saeVariant.rawValue,
-      "top_k": model.config.topK ?? [], "sae_keys": model.config.saeKeys.map(\.description)]
+    let params = AblationMetadata.ExperimentParams(
+      task: "magnitudes", ablator: "zero", placement: pair.placementLabel,
+      edgeSelectionStrategy: EdgeSelection.gradient.rawValue, numEdges: point.edges, totalEdges: totalEdges,
+      upstreamLayerIdx: point.layer, upstreamKey: pair.upstreamKey.description, downstreamKey: pair.downstreamKey.description,
+      attributionKey: pair.attributionKey, numPrompts: prompts, sequenceLength: 128, randomSeed: 125,
+      checkpoint: "checkpoints/fixture", dataset: "data/classic", saeVariantLabel: "label", attributions: "golden/ig.safetensors")
+    let modelConfig = AblationMetadata.ModelConfig(
+      nFeatures: model.config.nFeatures, saeVariant: model.config.saeVariant.rawValue, topK: model.config.topK ?? [],
+      saeKeys: model.config.saeKeys.map(\.description))
     try AblationResultFile.write(point, stem: stem, directory: directory, layout: layout,
-                                 metadata: ["experiment_params": params, "model_config": modelConfig,
-                                            "timestamp": "2026-01-01T00:00:00Z"])
+                                 metadata: AblationMetadata(experimentParams: params, modelConfig: modelConfig,
+                                                            timestamp: "2026-01-01T00:00:00Z"))
   }
 }

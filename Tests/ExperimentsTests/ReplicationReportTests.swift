@@ -61,9 +61,9 @@ import Training
           try ablation.sweep(order: order, counts: counts) { point in
             let stem = AblationResultFile.stem(placement: pair.placementLabel, variant: "topk", selection: .gradient,
                                                layer: point.layer, edges: point.edges)
-            let params: [String: Any] = ["placement": pair.placementLabel, "edge_selection_strategy": "gradient",
-                                         "num_edges": point.edges, "upstream_layer_idx": point.layer]
-            try AblationResultFile.write(point, stem: stem, directory: out, layout: .compact, metadata: ["experiment_params": params])
+            let params = AblationMetadata.ExperimentParams(placement: pair.placementLabel, edgeSelectionStrategy: "gradient",
+                                         numEdges: point.edges, upstreamLayerIdx: point.layer)
+            try AblationResultFile.write(point, stem: stem, directory: out, layout: .compact, metadata: AblationMetadata(experimentParams: params))
           }
         }
       }

@@ -304,7 +304,8 @@ struct ToolTests {
     try Self.expectFailure("plot", ["--series", "A", "--out", out], "is not LABEL=DIR")
     try Self.expectFailure("plot", ["--series", "A=\(missing)", "--out", out], "no ablation results")
     try Self.expectFailure("plot", ["--series", "A=\(w.data.path)", "--resamples", "0", "--out", out], "--resamples must be positive")
-    try Self.expectFailure("plot", ["--series", "A=\(w.data.path)", "--selection", "best", "--out", out], "--selection must be gradient or random")
+    try Self.expectFailure("plot", ["--series", "A=\(w.data.path)", "--selection", "best", "--out", out], "'best' is invalid for '--selection",
+                           usage: true)
     try Self.expectFailure("plot", ["--series", "A=\(w.data.path)", "--out", out], "no gradient-selection ablation results")
     let results = w.root.appendingPathComponent("results")
     let r = try ToolRunner.run("ablate", ["--checkpoint", w.checkpoint.path, "--selection", "random", "--data-dir", w.data.path,
@@ -325,7 +326,8 @@ struct ToolTests {
     try Self.expectFailure("prepare-data", ["text", "--input", corpus.path, "--tokenizer", "bpe", "--out", out], "bpe", usage: true)
     try Self.expectFailure("prepare-data", ["text", "--input", corpus.path, "--tokenizer", "gpt2", "--vocab", missing,
                                             "--merges", missing, "--out", out], "missing")
-    try Self.expectFailure("evaluate", ["--checkpoint", w.checkpoint.path, "--data-dir", w.data.path, "--split", "test"], "unknown split 'test'")
+    try Self.expectFailure("evaluate", ["--checkpoint", w.checkpoint.path, "--data-dir", w.data.path, "--split", "test"], "'test' is invalid for '--split",
+                           usage: true)
     try Self.expectFailure("evaluate", ["--checkpoint", w.checkpoint.path, "--data-dir", w.data.path, "--batches", "0"],
                            "--batch-size and --batches must be positive")
     try Self.expectFailure("evaluate", ["--checkpoint", missing, "--data-dir", w.data.path], "missing")
@@ -339,7 +341,6 @@ struct ToolTests {
     let out = w.root.appendingPathComponent("o").path
     let base = ["--checkpoint", w.checkpoint.path, "--data-dir", w.data.path]
     let cases: [(String, [String], String)] = [
-      ("attribute", base + ["--method", "shapley", "--output", out + ".safetensors"], "shapley"),
       ("attribute", base + ["--output", out + ".bin"], ".safetensors"),
       ("attribute", base + ["--layers", "7", "--output", out + ".safetensors"], "layer 7"),
       ("attribute", ["--checkpoint", w.root.appendingPathComponent("missing").path, "--output", out + ".safetensors"], "missing"),
@@ -358,5 +359,8 @@ struct ToolTests {
       #expect(r.stderr.contains(needle), "\(tool): '\(r.stderr)' lacks '\(needle)'")
       #expect(r.stdout.isEmpty)
     }
+    // An unknown enum value is a usage error of the argument parser (the error line, then the usage lines).
+    try Self.expectFailure("attribute", base + ["--method", "shapley", "--output", out + ".safetensors"],
+                           "'shapley' is invalid for '--method", usage: true)
   }
 }

@@ -258,7 +258,7 @@ enum JSAETestModels {
       _ = try sweep.run(resume: false)
       Issue.record("a stopped run was silently restarted")
     } catch let e as TrainingError {
-      #expect(e.description.contains("--resume") && e.description.contains(c1.name) && !e.description.contains("\n"))
+      #expect(e.description.contains("resume") && e.description.contains(c1.name) && !e.description.contains("\n"))
     }
     #expect(try sweep.state(of: c0) == .new)
     // With --resume: the first run trains, the second continues from step 1.

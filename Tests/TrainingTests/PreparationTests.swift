@@ -116,14 +116,6 @@ private struct WideTokenizer: Tokenizer {
     #expect(Array(corpus.text.unicodeScalars) == Array("FIRST work\nSECOND\nwork\ncaf\u{e9}\n".unicodeScalars))
   }
 
-  @Test func fetchWithoutPythonIsAOneLineError() throws {
-    let error = #expect(throws: DataError.self) {
-      _ = try DefaultShakespeareCorpus.fetch(python: "no-such-python-for-prepare-data")
-    }
-    #expect(error?.description.contains("no-such-python-for-prepare-data was not found") == true)
-    #expect(error?.description.contains("--input") == true)
-  }
-
   @Test func shakespeareUsesInputThenSavedCorpusThenDefault() throws {
     let directory = try makeTemporaryDirectory("shakespeare")
     defer { try? FileManager.default.removeItem(at: directory) }

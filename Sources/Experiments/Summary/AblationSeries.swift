@@ -17,7 +17,7 @@ public struct AblationSeries: Sendable {
 
   /// Reads the result files (with their `.metadata.json` sidecars) in `directories`, keeping those of
   /// `selection` (gradient or random). Throws when a directory is missing or holds no results.
-  public static func load(label: String, directories: [URL], selection: String = "gradient") throws -> AblationSeries {
+  public static func load(label: String, directories: [URL], selection: EdgeSelection = .gradient) throws -> AblationSeries {
     var values: [SAEPlacement: [Int: [Int: [Float]]]] = [:]
     for dir in directories {
       guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
@@ -27,21 +27,12 @@ public struct AblationSeries: Sendable {
       for name in names.sorted() where name.hasSuffix(".safetensors.metadata.json") {
         let metaURL = dir.appendingPathComponent(name)
         let fileURL = dir.appendingPathComponent(String(name.dropLast(".metadata.json".count)))
-        let meta: [String: Any]
-        do {
-          guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: metaURL)) as? [String: Any] else {
-            throw ExperimentError("\(metaURL.path) is not a JSON object")
-          }
-          meta = obj
-        } catch let e as ExperimentError { throw e } catch {
-          throw ExperimentError("\(metaURL.path) is not valid JSON: \(error.localizedDescription)")
-        }
-        let params = meta["experiment_params"] as? [String: Any] ?? [:]
-        guard let placementLabel = params["placement"] as? String, let placement = placementFromLabel(placementLabel),
-              let layer = params["upstream_layer_idx"] as? Int, let edges = params["num_edges"] as? Int else {
+        let params = try AblationMetadata.read(metaURL).experimentParams
+        guard let placementLabel = params?.placement, let placement = placementFromLabel(placementLabel),
+              let layer = params?.upstreamLayerIdx, let edges = params?.numEdges else {
           throw ExperimentError("\(metaURL.path) lacks experiment_params.placement / upstream_layer_idx / num_edges")
         }
-        if let s = params["edge_selection_strategy"] as? String, s != selection { continue }
+        if let s = params?.edgeSelectionStrategy, s != selection.rawValue { continue }
         guard FileManager.default.fileExists(atPath: fileURL.path) else {
           throw ExperimentError("\(fileURL.path) is missing (its metadata sidecar exists)")
         }
@@ -52,7 +43,7 @@ public struct AblationSeries: Sendable {
         values[placement, default: [:]][layer, default: [:]][edges] = kl.scalars
         found += 1
       }
-      if found == 0 { throw ExperimentError("no \(selection)-selection ablation results in \(dir.path)") }
+      if found == 0 { throw ExperimentError("no \(selection.rawValue)-selection ablation results in \(dir.path)") }
     }
     return AblationSeries(label: label, values: values)
   }

@@ -40,7 +40,7 @@ struct Ablate: ParsableCommand {
   var sequenceLength: Int = 128
 
   @Option(help: "Edge order: gradient (by attribution) or random.")
-  var selection: String = "gradient"
+  var selection: EdgeSelection = .gradient
 
   @Option(help: "Seed of the random orders.")
   var seed: UInt64 = 125
@@ -61,17 +61,17 @@ struct Ablate: ParsableCommand {
       try ablate()
     } catch let e as ExperimentError {
       throw ToolError(e.description)
+    } catch let e as SAEError {
+      throw ToolError(e.description)
     }
   }
 
   func ablate() throws {
-    guard let edgeSelection = EdgeSelection(rawValue: selection) else {
-      throw ToolError("unknown --selection '\(selection)' (gradient or random)")
-    }
+    let edgeSelection = selection
     guard prompts > 0 else { throw ToolError("--prompts must be positive, got \(prompts)") }
     guard sequenceLength > 0 else { throw ToolError("--sequence-length must be positive, got \(sequenceLength)") }
-    let requested = try EdgeCounts.parse(edges)
-    let layerList = try layers.map(ExperimentInputs.layers)
+    let requested = try flag("--edges") { try EdgeCounts.parse(edges) }
+    let layerList = try flag("--layers") { try layers.map(ExperimentInputs.layers) }
     if let label, label.isEmpty || label.contains("_") || label.contains("/") {
       throw ToolError("--label must be non-empty without '_' or '/', got '\(label)'")
     }
@@ -125,20 +125,19 @@ struct Ablate: ParsableCommand {
       try ablation.sweep(order: plan.order, counts: plan.counts) { point in
         let stem = AblationResultFile.stem(placement: plan.pair.placementLabel, variant: variant, selection: edgeSelection,
                                            layer: point.layer, edges: point.edges)
-        var params: [String: Any] = [
-          "task": "magnitudes", "ablator": "zero", "placement": plan.pair.placementLabel,
-          "edge_selection_strategy": edgeSelection.rawValue, "num_edges": point.edges,
-          "total_edges": ablation.totalEdges, "upstream_layer_idx": point.layer,
-          "upstream_key": plan.pair.upstreamKey.description, "downstream_key": plan.pair.downstreamKey.description,
-          "attribution_key": plan.pair.attributionKey, "num_prompts": prompts, "sequence_length": sequenceLength,
-          "random_seed": Int(seed), "checkpoint": dir.path, "dataset": dataDir.path, "sae_variant_label": variant]
-        if let file = attributionFile { params["attributions"] = file.url.path }
-        let modelConfig: [String: Any] = [
-          "n_features": model.config.nFeatures, "sae_variant": model.config.saeVariant.rawValue,
-          "top_k": model.config.topK ?? [], "sae_keys": model.config.saeKeys.map(\.description)]
+        let params = AblationMetadata.ExperimentParams(
+          task: "magnitudes", ablator: "zero", placement: plan.pair.placementLabel,
+          edgeSelectionStrategy: edgeSelection.rawValue, numEdges: point.edges, totalEdges: ablation.totalEdges,
+          upstreamLayerIdx: point.layer, upstreamKey: plan.pair.upstreamKey.description,
+          downstreamKey: plan.pair.downstreamKey.description, attributionKey: plan.pair.attributionKey,
+          numPrompts: prompts, sequenceLength: sequenceLength, randomSeed: Int(seed), checkpoint: dir.path,
+          dataset: dataDir.path, saeVariantLabel: variant, attributions: attributionFile?.url.path)
+        let modelConfig = AblationMetadata.ModelConfig(
+          nFeatures: model.config.nFeatures, saeVariant: model.config.saeVariant.rawValue, topK: model.config.topK ?? [],
+          saeKeys: model.config.saeKeys.map(\.description))
         try AblationResultFile.write(point, stem: stem, directory: outDir, layout: fullTensors ? .full : .compact,
-                                     metadata: ["experiment_params": params, "model_config": modelConfig,
-                                                "timestamp": ISO8601DateFormatter().string(from: Date())])
+                                     metadata: AblationMetadata(experimentParams: params, modelConfig: modelConfig,
+                                                                timestamp: ISO8601DateFormatter().string(from: Date())))
         done += 1
         let elapsed = Date().timeIntervalSince(start)
         Terminal.progress("layer \(point.layer) | N \(point.edges) | point \(done)/\(totalPoints) | KL \(String(format: "%.4f", point.klFullModelMean)) | "
@@ -163,5 +162,7 @@ struct Ablate: ParsableCommand {
     }
   }
 }
+
+extension EdgeSelection: ExpressibleByArgument {}
 
 Ablate.main()

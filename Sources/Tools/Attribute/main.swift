@@ -20,8 +20,8 @@ struct Attribute: ParsableCommand {
   @Option(help: ArgumentHelp("SAE checkpoint directory (or its name under --checkpoints-dir).", valueName: "dir"))
   var checkpoint: String
 
-  @Option(help: "Attribution method: ig (integrated gradients) or ablation (manual ablation).")
-  var method: String = "ig"
+  @Option(help: "Attribution method: ig (integrated gradients) or ablation (manual ablation; also 'ma').")
+  var method: AttributionMethod = .integratedGradients
 
   @Option(help: "Points on the integration path (ig).")
   var steps: Int = 4
@@ -48,20 +48,18 @@ struct Attribute: ParsableCommand {
       try attribute()
     } catch let e as ExperimentError {
       throw ToolError(e.description)
+    } catch let e as SAEError {
+      throw ToolError(e.description)
     }
   }
 
   func attribute() throws {
-    let chosen: AttributionMethod
-    switch method {
-    case "ig": chosen = .integratedGradients
-    case "ablation", "ma": chosen = .manualAblation
-    default: throw ToolError("unknown --method '\(method)' (ig or ablation)")
-    }
+    let chosen = method
     guard batches > 0, batchSize > 0 else { throw ToolError("--batches and --batch-size must be positive") }
     guard steps >= 1 else { throw ToolError("--steps must be at least 1, got \(steps)") }
+    guard epsilon.isFinite && epsilon >= 0 else { throw ToolError("--epsilon must be a finite value ≥ 0, got \(epsilon)") }
     guard output.hasSuffix(".safetensors") else { throw ToolError("--output must name a .safetensors file, got '\(output)'") }
-    let layerList = try layers.map(ExperimentInputs.layers)
+    let layerList = try flag("--layers") { try layers.map(ExperimentInputs.layers) }
     let dir = try ExperimentInputs.checkpoint(checkpoint, checkpointsDirectory: common.checkpointsURL)
     let model = try SparsifiedGPT.load(from: dir)
     let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
@@ -91,6 +89,19 @@ struct Attribute: ParsableCommand {
                        "batches": batches, "batch_size": batchSize, "steps": chosen == .integratedGradients ? steps : 0])
     }
   }
+}
+
+extension AttributionMethod: ExpressibleByArgument {
+  public init?(argument: String) {
+    switch argument {
+    case "ig": self = .integratedGradients
+    case "ablation", "ma": self = .manualAblation
+    default: return nil
+    }
+  }
+
+  public static var allValueStrings: [String] { ["ig", "ablation"] }
+  public var defaultValueDescription: String { self == .integratedGradients ? "ig" : "ablation" }
 }
 
 Attribute.main()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 
 /// Options every tool shares.
 public struct CommonOptions: ParsableArguments {
@@ -18,8 +19,20 @@ public struct CommonOptions: ParsableArguments {
   public var checkpointsURL: URL { URL(fileURLWithPath: checkpointsDir) }
 }
 
+/// The value `parse` reads from the option `name`; a library error about it becomes a one-line tool error
+/// naming the flag ("--edges: …"): the libraries describe values, the tools own the flags' wording.
+public func flag<T>(_ name: String, _ parse: () throws -> T) throws -> T {
+  do {
+    return try parse()
+  } catch {
+    throw ToolError("\(name): \(error)")
+  }
+}
+
 /// A one-line error for a tool's bad input.
 public struct ToolError: Error, CustomStringConvertible {
   public var description: String
   public init(_ description: String) { self.description = description }
 }
+
+extension DataSplit: ExpressibleByArgument {}

@@ -23,7 +23,7 @@ struct Evaluate: ParsableCommand {
   var checkpoint: String
 
   @Option(help: "Split to evaluate: train or val.")
-  var split: String = "val"
+  var split: DataSplit = .val
 
   @Option(help: "Sequences per batch.")
   var batchSize: Int = 32
@@ -34,7 +34,7 @@ struct Evaluate: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
-    guard let s = DataSplit(rawValue: split) else { throw ToolError("unknown split '\(split)' (train or val)") }
+    let s = split
     guard batchSize > 0, batches > 0 else { throw ToolError("--batch-size and --batches must be positive") }
     let dir = URL(fileURLWithPath: checkpoint)
     let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
@@ -48,7 +48,7 @@ struct Evaluate: ParsableCommand {
     if common.json {
       printJSONObject(["ce_loss": Double(loss)])
     } else {
-      print(String(format: "ce_loss %.6f (%@ split, %d batches of %d × %d tokens)", loss, split, batches, batchSize, model.config.blockSize))
+      print(String(format: "ce_loss %.6f (%@ split, %d batches of %d × %d tokens)", loss, split.rawValue, batches, batchSize, model.config.blockSize))
     }
   }
 

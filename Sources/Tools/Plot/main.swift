@@ -30,7 +30,7 @@ struct Plot: ParsableCommand {
   var out: String = "ablation/plots"
 
   @Option(help: "Edge selection whose results are used: gradient or random.")
-  var selection: String = "gradient"
+  var selection: EdgeSelection = .gradient
 
   @Option(help: "Bootstrap resamples per point.")
   var resamples: Int = 1000
@@ -44,7 +44,6 @@ struct Plot: ParsableCommand {
   func run() throws {
     guard !series.isEmpty else { throw ToolError("give at least one --series LABEL=DIR") }
     guard resamples > 0 else { throw ToolError("--resamples must be positive") }
-    guard ["gradient", "random"].contains(selection) else { throw ToolError("--selection must be gradient or random") }
     var loaded: [AblationSeries] = []
     for spec in series {
       let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
@@ -74,5 +73,7 @@ struct Plot: ParsableCommand {
     if json { printJSONObject(object) } else { print(table, terminator: "") }
   }
 }
+
+extension EdgeSelection: ExpressibleByArgument {}
 
 Plot.main()

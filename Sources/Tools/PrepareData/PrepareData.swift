@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GPT
 import Training
@@ -53,7 +54,7 @@ struct Shakespeare: ParsableCommand {
     do {
       let summary = try ShakespearePreparation.prepare(
         input: input.map { URL(fileURLWithPath: $0) }, directory: URL(fileURLWithPath: out),
-        fetchDefault: { try DefaultShakespeareCorpus.fetch(log: note) }, log: note)
+        fetchDefault: { try DefaultCorpusFetch.fetch(log: note) }, log: note)
       try report(summary, json: json)
     }
   }

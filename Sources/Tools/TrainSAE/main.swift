@@ -121,7 +121,7 @@ struct TrainSAE: ParsableCommand {
     let model = try c.model()
     var lambdas: SparsityArgument?
     if let sparsity {
-      let parsed = try SparsityArgument(parsing: sparsity, for: model)
+      let parsed = try flag("--sparsity") { try SparsityArgument(parsing: sparsity, for: model) }
       c.lossCoefficients.sparsity = parsed.floats
       lambdas = parsed
     }
@@ -195,7 +195,7 @@ struct TrainSAE: ParsableCommand {
   func runSweep(_ grid: String, config: SAETrainingConfig) throws {
     if !sparsity.isEmpty { throw ToolError("--sweep sets λ per run; drop --sparsity") }
     if stopAfter != nil { throw ToolError("--stop-after does not apply to --sweep (interrupt the sweep and continue it with --resume)") }
-    let sweep = try JSAESweep(base: config, lambdas: try JSAESweep.parseGrid(grid), gptDirectory: try locateGPT(),
+    let sweep = try JSAESweep(base: config, lambdas: try flag("--sweep") { try JSAESweep.parseGrid(grid) }, gptDirectory: try locateGPT(),
                               checkpointsDirectory: common.checkpointsURL, seed: seed)
     let start = monotonicSeconds()
     let results = try sweep.run(resume: resume)

@@ -23,7 +23,9 @@ public enum ShakespearePreparation {
   /// was done, one line per call.
   public static func prepare(
     input: URL?, directory: URL,
-    fetchDefault: () throws -> DefaultShakespeareCorpus.Corpus = { try DefaultShakespeareCorpus.fetch() },
+    fetchDefault: () throws -> DefaultShakespeareCorpus.Corpus = {
+      throw DataError("no corpus text given and no way to fetch the default corpus (prepare-data fetches it)")
+    },
     log: (String) -> Void = { _ in }
   ) throws -> PreparationSummary {
     let saved = directory.appendingPathComponent(corpusFileName)
@@ -40,7 +42,7 @@ public enum ShakespearePreparation {
       } catch {
         throw DataError("cannot create output directory \(directory.path) (\(error.localizedDescription))")
       }
-      log("no --input and no \(saved.path): fetching the default corpus")
+      log("no input file and no \(saved.path): fetching the default corpus")
       let corpus = try fetchDefault()
       do {
         try AtomicFile.write(Data(corpus.text.utf8), to: saved)

@@ -90,7 +90,7 @@ public final class JSAESweep {
     return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { part in
       let s = part.trimmingCharacters(in: .whitespaces)
       guard let v = Double(s), v.isFinite, v >= 0 else {
-        throw TrainingError("--sweep: '\(s)' is not a number ≥ 0 (give comma-separated λ values or 'paper')")
+        throw TrainingError("sweep value '\(s)' is not a number ≥ 0 (give comma-separated λ values or 'paper')")
       }
       return v
     }
@@ -145,7 +145,7 @@ public final class JSAESweep {
     if !resume {
       for (c, s) in zip(configs, states) {
         if case .stopped(let step) = s {
-          throw TrainingError("run \(c.name) of the sweep stopped after step \(step) of \(c.maxSteps); pass --resume to continue it (or remove \(checkpointsDirectory.appendingPathComponent(c.name).path))")
+          throw TrainingError("run \(c.name) of the sweep stopped after step \(step) of \(c.maxSteps); resume the sweep to continue it (or remove \(checkpointsDirectory.appendingPathComponent(c.name).path))")
         }
       }
     }

@@ -29,7 +29,7 @@ extension SAETrainer {
       gpt = try GPTCheckpoint.load(from: loadFrom)
     } else {
       guard config.trainer == .regularization else {
-        throw TrainingError("the \(config.trainer.rawValue) trainer needs a GPT checkpoint to load (--load-from); only the regularization trainer can start from a fresh GPT")
+        throw TrainingError("the \(config.trainer.rawValue) trainer needs a GPT checkpoint to load; only the regularization trainer can start from a fresh GPT")
       }
       gpt = try GPT(config: try config.model().architecture(), seed: seed)
     }

@@ -21,7 +21,7 @@ public struct SparsityArgument: Equatable, Sendable {
     var parsed: [Double] = []
     for part in text.split(separator: ",", omittingEmptySubsequences: false) {
       let s = part.trimmingCharacters(in: .whitespaces)
-      guard let v = Double(s), v.isFinite, v >= 0 else { throw TrainingError("--sparsity: '\(s)' is not a number ≥ 0") }
+      guard let v = Double(s), v.isFinite, v >= 0 else { throw TrainingError("sparsity coefficient '\(s)' is not a number ≥ 0") }
       parsed.append(v)
     }
     let n = SAETrainingConfig.sparsityCount(for: model)
@@ -31,7 +31,7 @@ public struct SparsityArgument: Equatable, Sendable {
     }
     guard parsed.count == n else {
       let unit = n == model.saeKeys.count ? "SAE" : "pair"
-      throw TrainingError("--sparsity has \(parsed.count) values; \(model.name) needs 1 or \(n) (one per \(unit))")
+      throw TrainingError("the sparsity list has \(parsed.count) values; \(model.name) needs 1 or \(n) (one per \(unit))")
     }
     values = parsed
   }
@@ -48,7 +48,7 @@ public struct SparsityArgument: Equatable, Sendable {
 
   /// Whether runs of `model` get the `-sparse-…` suffix by default (`jsae`, `jsae_block`).
   public static func namesRuns(of model: SAEModelConfig) -> Bool {
-    model.saeVariant == .jsae || model.saeVariant == .jsaeBlock
+    model.saeVariant.isJSAE
   }
 
   /// The default run name of a `jsae` / `jsae_block` run: `<base>-sparse-{λ:.1e}` (base = the preset's or
