@@ -71,7 +71,7 @@ struct Plot: ParsableCommand {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
     try AtomicFile.write(data, to: outDir.appendingPathComponent("summary.json"))
     FileHandle.standardError.write(Data("plot: wrote \(written.count) plots and summary.txt / summary.json to \(outDir.path)\n".utf8))
-    if json { printJSONObject(object) } else { print(table, terminator: "") }
+    if json { try printJSONObject(object) } else { print(table, terminator: "") }
   }
 }
 
