@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// How a block normalises its inputs (the reference's `norm_strategy`).
 public enum NormStrategy: String, Codable, Sendable, CaseIterable {
@@ -93,5 +94,5 @@ public struct GPTConfig: Codable, Equatable, Sendable {
 /// A one-line error from the GPT module (bad configuration, checkpoint or input).
 public struct GPTError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import Tensor
 
 /// The contents of a checkpoint's `sae.json`: dictionary sizes, variant, TopK k per SAE, and SAE keys.
 public struct SAEConfig: Codable, Equatable, Sendable {
@@ -110,5 +111,5 @@ public struct SAEConfig: Codable, Equatable, Sendable {
 /// A one-line error from the SAE module (bad configuration, checkpoint or input).
 public struct SAEError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }

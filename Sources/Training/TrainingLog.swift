@@ -106,7 +106,7 @@ public enum Terminal {
 /// A one-line error from training (bad configuration, data, non-finite loss, resume state).
 public struct TrainingError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }
 
 /// Monotonic wall-clock seconds.

@@ -1,6 +1,7 @@
 import Foundation
 import SAE
 import Testing
+import TestSupport
 @testable import Experiments
 @testable import Tensor
 
@@ -141,46 +142,30 @@ import Testing
 
   // MARK: fuzzing seeds and regressions
 
-  /// `Fuzz/Corpus/<harness>/` (the committed seeds) and `Fuzz/Regressions/<harness>/` (inputs that once crashed
-  /// a harness), relative to the repository root.
-  static func fuzzInputs(_ harness: String) throws -> [(String, Data)] {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    var out: [(String, Data)] = []
-    for folder in ["Fuzz/Corpus", "Fuzz/Regressions"] {
-      let dir = root.appendingPathComponent(folder).appendingPathComponent(harness)
-      for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.sorted() ?? [] {
-        out.append(("\(folder)/\(harness)/\(name)", try Data(contentsOf: dir.appendingPathComponent(name))))
-      }
-    }
-    return out
-  }
-
-  /// The harnesses' entry points on every seed and regression input: each is read or refused with a one-line
-  /// error, and never traps. (The seeds are valid: each must be read.)
+  /// The harnesses' entry points on every seed and regression input: seeds are read, regression inputs read or
+  /// refused with a one-line error; nothing traps.
   @Test func fuzzSeedsAndRegressionsAreReadOrRefusedOnOneLine() throws {
-    var seen = 0
-    for (name, data) in try Self.fuzzInputs("AttributionFile") {
-      seen += 1
+    let attributions = try FuzzInputs.all("AttributionFile"), results = try FuzzInputs.all("AblationResult")
+    #expect(attributions.count >= 2 && results.count >= 2, "the fuzz seeds were not found")
+    for input in attributions {
       do {
-        let file = try AttributionFile.decode(data, source: name)
-        for (key, t) in file.tensors { _ = try? AttributionFile.matrix(file.tensors, key: key, shape: t.shape, source: name) }
+        let file = try AttributionFile.decode(input.data, source: input.name)
+        for (key, t) in file.tensors { _ = try? AttributionFile.matrix(file.tensors, key: key, shape: t.shape, source: input.name) }
       } catch {
-        #expect(!"\(error)".contains("\n") && name.contains("Regressions"), "\(name): \(error)")
+        #expect(input.regression && !"\(error)".contains("\n"), "\(input.name): \(error)")
       }
     }
-    for (name, data) in try Self.fuzzInputs("AblationResult") where !data.isEmpty {
-      seen += 1
-      let body = data.dropFirst()
+    for input in results where !input.data.isEmpty {
+      let body = Data(input.data.dropFirst())
       do {
-        if data[data.startIndex] & 1 == 0 {
-          _ = try AblationResultFile.Sidecar.decode(Data(body), source: name)
+        if input.data[input.data.startIndex] & 1 == 0 {
+          _ = try AblationResultFile.Sidecar.decode(body, source: input.name)
         } else {
-          _ = try AblationResultFile.klFullModel(Data(body), source: name)
+          _ = try AblationResultFile.klFullModel(body, source: input.name)
         }
       } catch {
-        #expect(!"\(error)".contains("\n") && name.contains("Regressions"), "\(name): \(error)")
+        #expect(input.regression && !"\(error)".contains("\n"), "\(input.name): \(error)")
       }
     }
-    #expect(seen >= 4, "the fuzz seeds were not found")
   }
 }

@@ -1,0 +1,20 @@
+// Shared by every harness (compiled into each): the input as Data, and checks that stop the fuzzer.
+import Foundation
+
+/// The fuzzer's input bytes.
+func input(_ data: UnsafePointer<UInt8>, _ size: Int) -> Data { Data(bytes: data, count: size) }
+
+/// A property every accepted input must have; a violation is a finding (the process traps, and libFuzzer
+/// keeps the input as a crash artifact).
+func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+  if !condition() {
+    FileHandle.standardError.write(Data("property violated: \(message())\n".utf8))
+    abort()
+  }
+}
+
+/// Error messages must stay on one line (the tools print them as their one-line error).
+func requireOneLine(_ error: Error) {
+  let text = String(describing: error)
+  require(!text.contains("\n"), "multi-line error: \(text)")
+}
