@@ -6,23 +6,14 @@ import Tensor
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAttributionFile(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  let file: (tensors: [String: Tensor], metadata: [String: String])
-  do {
-    file = try AttributionFile.decode(input(data, size), source: "attributions.safetensors")
-  } catch {
-    requireOneLine(error)
-    return 0
-  }
+  guard let file = accepted({ try AttributionFile.decode(input(data, size), source: "attributions.safetensors") }) else { return 0 }
   for (key, t) in file.tensors {
     require(t.rank == 2, "accepted a non-matrix \(key)")
     for shape in [t.shape, [16, 24]] {
-      do {
-        let m = try AttributionFile.matrix(file.tensors, key: key, shape: shape, source: "attributions.safetensors")
-        require(m.isFinite && m.shape == shape, "matrix check let \(key) through")
-        _ = try EdgeRanking.byAttribution(m, seed: 1)
-      } catch {
-        requireOneLine(error)
-      }
+      guard let m = accepted({ try AttributionFile.matrix(file.tensors, key: key, shape: shape, source: "attributions.safetensors") })
+      else { continue }
+      require(m.isFinite && m.shape == shape, "matrix check let \(key) through")
+      _ = accepted { try EdgeRanking.byAttribution(m, seed: 1) }
     }
   }
   _ = file.metadata["model_name"]

@@ -18,3 +18,23 @@ func requireOneLine(_ error: Error) {
   let text = String(describing: error)
   require(!text.contains("\n"), "multi-line error: \(text)")
 }
+
+/// What `body` returns; throwing is a finding (`what` names the step, e.g. a round trip of accepted input).
+func mustSucceed<T>(_ what: String, _ body: () throws -> T) -> T? {
+  do {
+    return try body()
+  } catch {
+    require(false, "\(what) failed: \(error)")
+    return nil
+  }
+}
+
+/// What `read` returns, or nil when it throws (its error must be one line).
+func accepted<T>(_ read: () throws -> T) -> T? {
+  do {
+    return try read()
+  } catch {
+    requireOneLine(error)
+    return nil
+  }
+}

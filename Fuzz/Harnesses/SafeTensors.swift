@@ -6,20 +6,9 @@ import Tensor
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let bytes = input(data, size)
-  let file: SafeTensorsFile
-  do {
-    file = try SafeTensors.decode(bytes, source: "input")
-  } catch {
-    requireOneLine(error)
-    return 0
-  }
-  let again: SafeTensorsFile
-  do {
-    again = try SafeTensors.decode(SafeTensors.encode(file), source: "re-encoded")
-  } catch {
-    require(false, "re-encoded file does not decode: \(error)")
-    return 0
-  }
+  guard let file = accepted({ try SafeTensors.decode(bytes, source: "input") }) else { return 0 }
+  guard let again = mustSucceed("decoding the re-encoded file", { try SafeTensors.decode(SafeTensors.encode(file), source: "re-encoded") })
+  else { return 0 }
   require(again.metadata == file.metadata, "metadata changed")
   require(again.intTensors == file.intTensors, "integer tensors changed")
   require(Set(again.tensors.keys) == Set(file.tensors.keys), "tensor names changed")

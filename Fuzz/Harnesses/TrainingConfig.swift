@@ -22,20 +22,13 @@ private func check<C: Codable & Equatable>(_ type: C.Type, _ json: Data, validat
   } catch {
     return  // a decoding error: the tools describe it on one line (`describe(DecodingError)`)
   }
-  do {
-    try validate(config)
-  } catch {
-    requireOneLine(error)
-    return
-  }
-  do {
+  guard accepted({ try validate(config) }) != nil else { return }
+  let again = mustSucceed("a round trip of a valid config") { () throws -> C in
     let encoder = JSONEncoder()
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    let again = try decoder.decode(C.self, from: try encoder.encode(config))
-    require(again == config, "round trip changed the config")
-  } catch {
-    require(false, "a valid config does not round-trip: \(error)")
+    return try decoder.decode(C.self, from: try encoder.encode(config))
   }
+  if let again { require(again == config, "round trip changed the config") }
 }

@@ -145,26 +145,16 @@ import TestSupport
   /// The harnesses' entry points on every seed and regression input: seeds are read, regression inputs read or
   /// refused with a one-line error; nothing traps.
   @Test func fuzzSeedsAndRegressionsAreReadOrRefusedOnOneLine() throws {
-    let attributions = try FuzzInputs.all("AttributionFile"), results = try FuzzInputs.all("AblationResult")
-    #expect(attributions.count >= 2 && results.count >= 2, "the fuzz seeds were not found")
-    for input in attributions {
-      do {
-        let file = try AttributionFile.decode(input.data, source: input.name)
-        for (key, t) in file.tensors { _ = try? AttributionFile.matrix(file.tensors, key: key, shape: t.shape, source: input.name) }
-      } catch {
-        #expect(input.regression && !"\(error)".contains("\n"), "\(input.name): \(error)")
-      }
+    try FuzzInputs.replay("AttributionFile", minimum: 2) { name, data in
+      let file = try AttributionFile.decode(data, source: name)
+      for (key, t) in file.tensors { _ = try AttributionFile.matrix(file.tensors, key: key, shape: t.shape, source: name) }
     }
-    for input in results where !input.data.isEmpty {
-      let body = Data(input.data.dropFirst())
-      do {
-        if input.data[input.data.startIndex] & 1 == 0 {
-          _ = try AblationResultFile.Sidecar.decode(body, source: input.name)
-        } else {
-          _ = try AblationResultFile.klFullModel(body, source: input.name)
-        }
-      } catch {
-        #expect(input.regression && !"\(error)".contains("\n"), "\(input.name): \(error)")
+    try FuzzInputs.replay("AblationResult", minimum: 2) { name, data in
+      guard let kind = data.first else { return }
+      if kind & 1 == 0 {
+        _ = try AblationResultFile.Sidecar.decode(Data(data.dropFirst()), source: name)
+      } else {
+        _ = try AblationResultFile.klFullModel(Data(data.dropFirst()), source: name)
       }
     }
   }

@@ -8,17 +8,11 @@ import TestSupport
 /// validated against the presets' GPTs, or refused on one line; nothing traps.
 @Suite struct FuzzRegressionTests {
   @Test func saeJSONInputs() throws {
-    let inputs = try FuzzInputs.all("SAEJSON")
-    #expect(inputs.count >= 4, "the fuzz seeds were not found")
     let gpt = try #require(GPTConfig.preset("ascii_64x4"))
-    for input in inputs {
-      do {
-        let config = try SAEConfig.decode(input.data, source: input.name)
-        #expect(try SAEConfig.decode(config.jsonData(), source: input.name) == config)
-        try config.validate(for: gpt)
-      } catch {
-        #expect(input.regression && !"\(error)".contains("\n"), "\(input.name): \(error)")
-      }
+    try FuzzInputs.replay("SAEJSON", minimum: 4) { name, data in
+      let config = try SAEConfig.decode(data, source: name)
+      #expect(try SAEConfig.decode(config.jsonData(), source: name) == config)
+      try config.validate(for: gpt)
     }
     // A sae.json whose SAEs could not fit their files is refused before the SAEs are allocated.
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sae-size-\(UUID().uuidString)")
