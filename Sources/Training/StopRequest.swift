@@ -7,8 +7,8 @@ import Darwin
 #endif
 
 /// SIGINT and SIGTERM as a request to stop at the next safe point (for training: after the current step, with
-/// the resume state written). Tools call `install`; loops poll `pending`. A second signal stops the process at
-/// once (what is already written stays valid: every file is written atomically).
+/// the resume state written). Tools call `install`; loops poll `pending`. A second signal ends the process at
+/// once with status 128 + the signal (what is already written stays valid: every file is written atomically).
 public enum StopRequest {
   private final class State: @unchecked Sendable {
     let lock = NSLock()
@@ -38,10 +38,10 @@ public enum StopRequest {
     if first { state.signal = sig }
     state.lock.unlock()
     guard first else {
+      // Re-raising would not work: the dispatch source keeps receiving the signal. What is on disk is valid
+      // (every write is atomic); the lock file left behind is taken over by the next start.
       Terminal.line("\(name(sig)) received again: stopping at once")
-      signal(sig, SIG_DFL)
-      kill(getpid(), sig)
-      return
+      _exit(128 + sig)
     }
     Terminal.line("\(name(sig)) received: \(stopping) (send it again to stop at once)")
   }

@@ -9,7 +9,7 @@ import Training
 /// The built tools (beside the test bundle), run as separate processes and stopped from outside.
 enum ToolProcess {
   static let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  static let names = ["train-gpt", "train-sae", "attribute", "ablate", "evaluate"]
+  static let names = ["train-gpt", "train-sae", "attribute", "ablate", "evaluate", "prepare-data"]
   static var available: Bool { names.allSatisfy { FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent($0).path) } }
 
   /// How a process ended, with its output.
@@ -185,6 +185,22 @@ struct ProcessReliabilityTests {
       #expect(resumed.status == 0, "\(resumed.stderr)")
       try Self.expectSameTraining(run, checkpoints.appendingPathComponent("whole"), files: Self.gptFiles)
     }
+    // A second signal ends the process at once (mid-step: a step of 16 accumulated micro-batches is long),
+    // leaving the last complete resume state (written after every step here), from which the run continues.
+    let run = checkpoints.appendingPathComponent("twice")
+    let args = w.trainGPT("twice", checkpoints: checkpoints, maxSteps: 60)
+      + ["--batch-size", "8", "--gradient-accumulation-steps", "16", "--eval-interval", "1"]
+    let p = try ToolProcess.Running("train-gpt", args, log: w.log("twice"))
+    #expect(ToolProcess.waitUntil(seconds: 120) { ResumeStore(runDirectory: run).exists })
+    p.signal(SIGINT)
+    #expect(ToolProcess.waitUntil(seconds: 60) { ((try? String(contentsOf: p.err, encoding: .utf8)) ?? "").contains("SIGINT received:") })
+    p.signal(SIGINT)
+    let end = p.wait()
+    #expect(!end.signaled && end.status == 130, "status \(end.status)\n\(end.stderr)")
+    #expect(end.lines.last == "SIGINT received again: stopping at once", "\(end.stderr)")
+    let resumed = try ToolProcess.run("train-gpt", args + ["--resume", "--stop-after", "\(try Self.resumeStep(run) + 1)"], log: w.log("twice"))
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(resumed.lines.contains { $0.hasPrefix("notice: taking over the lock of run directory \(run.path) left by process \(p.pid)") })
   }
 
   @Test func sigtermStopsEveryRunOfATrainSAEGroupAfterItsStep() throws {
@@ -414,6 +430,16 @@ struct ProcessReliabilityTests {
     #expect(group.lines.last == "Error: run directory \(saeRuns.path)/b is in use by process \(getpid()) (lock file \(saeRuns.path)/b/.lock); wait for it to finish or stop it first")
     #expect(!Self.names(saeRuns.appendingPathComponent("a")).contains(".lock"), "the group kept run a's lock")
     runLock.release()
+
+    // prepare-data locks its output directory too.
+    let prepared = w.root.appendingPathComponent("prepared"), corpus = w.root.appendingPathComponent("corpus.txt")
+    try Data(String(repeating: "To be, or not to be: that is the question. ", count: 100).utf8).write(to: corpus)
+    let prepareLock = try DirectoryLock(directory: prepared, subject: "x")
+    let prepare = try ToolProcess.run("prepare-data", ["text", "--input", corpus.path, "--tokenizer", "ascii", "--out", prepared.path], log: w.log("prepare"))
+    #expect(prepare.status == 1)
+    #expect(prepare.lines.last == "Error: output directory \(prepared.path) is in use by process \(getpid()) (lock file \(prepared.path)/.lock); wait for it to finish or stop it first")
+    #expect(Self.names(prepared) == [".lock"])
+    prepareLock.release()
   }
 
   // MARK: full disk
