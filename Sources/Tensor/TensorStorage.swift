@@ -81,12 +81,13 @@ public enum TensorMemory {
 }
 
 /// Recycles large float buffers by exact size. Thread-safe and bounded: the floats it holds plus those of live
-/// large buffers never exceed the peak of live large buffers so far (nor 1 GiB in the pool), so recycling never
-/// makes a process hold more than its tensors needed at their peak. A training loop, which allocates the same
-/// sizes every step, gets every buffer back from the pool; a run of new sizes (an evaluation, a generation
-/// growing its sequence) evicts pooled buffers instead of adding to them. Large buffers are mapped and
-/// unmapped directly, so that memory they release goes back to the system at once (malloc would keep freed
-/// chunks of its heap resident).
+/// large buffers never exceed twice the peak of live large buffers so far (nor 1 GiB in the pool), so recycling
+/// never makes a process hold more than twice what its tensors needed at their peak. A training loop, which
+/// allocates the same sizes every step, gets every buffer back from the pool (its steps need up to ~1.8× their
+/// peak in flight and pooled: buffers freed early in a step are taken again later); a run of new sizes (an
+/// evaluation, a generation growing its sequence) evicts pooled buffers, largest first, instead of adding to
+/// them. Large buffers are mapped and unmapped directly, so that memory they release goes back to the system
+/// at once (malloc would keep freed chunks of its heap resident).
 final class BufferPool: @unchecked Sendable {
   static let shared = BufferPool()
   private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
@@ -117,8 +118,8 @@ final class BufferPool: @unchecked Sendable {
       }
       misses += 1
       peakLiveFloats = Swift.max(peakLiveFloats, liveFloats)
-      // Keep live + pooled within the peak: evict the largest pooled buffers first.
-      while pooledFloats > 0 && liveFloats + pooledFloats > peakLiveFloats, let size = free.keys.max() {
+      // Keep live + pooled within twice the peak: evict the largest pooled buffers first.
+      while pooledFloats > 0 && liveFloats + pooledFloats > 2 * peakLiveFloats, let size = free.keys.max() {
         var list = free[size]!
         evicted.append(list.removeLast())
         evictedSizes.append(size)
@@ -155,7 +156,7 @@ final class BufferPool: @unchecked Sendable {
     if n >= minimumCount {
       lock.lock()
       liveFloats -= n
-      if pooledFloats + n <= capacity && liveFloats + pooledFloats + n <= peakLiveFloats {
+      if pooledFloats + n <= capacity && liveFloats + pooledFloats + n <= 2 * peakLiveFloats {
         free[n, default: []].append(p)
         pooledFloats += n
         lock.unlock()
