@@ -23,13 +23,14 @@ let package = Package(
     .executable(name: "attribute", targets: ["Attribute"]),
     .executable(name: "ablate", targets: ["Ablate"]),
     .executable(name: "prepare-data", targets: ["PrepareData"]),
+    .executable(name: "scalar-report", targets: ["ScalarReport"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
   ],
   targets: [
     .executableTarget(
-      name: "Bench", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      name: "Bench", dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Bench", exclude: ["step_times.sh", "compare_pytorch.sh", "pytorch_step.py"], swiftSettings: v5),
     .systemLibrary(
       name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -75,6 +76,10 @@ let package = Package(
       name: "Plot",
       dependencies: ["Experiments", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/Plot", swiftSettings: v5),
+    .executableTarget(
+      name: "ScalarReport",
+      dependencies: ["Experiments", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Tools/ScalarReport", swiftSettings: v5),
     .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd"], resources: [.copy("Fixtures")], swiftSettings: v5),
     .testTarget(name: "GPTTests", dependencies: ["GPT", "TestSupport"], swiftSettings: v5),

@@ -5,5 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 
 "$SCALAR_ROOT/train_FF_block.sh"
-attribute_run ff_block_topk
-attribute_run ff_block_staircase
+for step in $(analysis_steps ff_block_topk ff_block_staircase); do
+  attribute_run ff_block_topk "$step"
+  attribute_run ff_block_staircase "$step"
+done

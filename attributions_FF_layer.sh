@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 
 "$SCALAR_ROOT/train_FF_layer.sh"
-for lambda in "${JSAE_RUNS[@]}"; do
-  attribute_run "$(jsae_run "$lambda")"
+runs=()
+for lambda in "${JSAE_RUNS[@]}"; do runs+=("$(jsae_run "$lambda")"); done
+for step in $(analysis_steps "${runs[@]}"); do
+  for run in "${runs[@]}"; do attribute_run "$run" "$step"; done
 done

@@ -6,5 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 
 "$SCALAR_ROOT/train_trans_block.sh"
-attribute_run trans_block_topk
-attribute_run trans_block_staircase
+for step in $(analysis_steps trans_block_topk trans_block_staircase); do
+  attribute_run trans_block_topk "$step"
+  attribute_run trans_block_staircase "$step"
+done

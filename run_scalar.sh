@@ -6,6 +6,7 @@
 #
 #   ./run_scalar.sh            the paper's settings (days of CPU time)
 #   QUICK=1 ./run_scalar.sh    a small version of the same experiment in minutes (files under */quick/)
+#   REPLICATION=1 ./run_scalar.sh   the paper's budgets on the classic corpus with milestones (results/scalar/)
 #
 # See scripts/common.sh for the settings of both profiles.
 set -euo pipefail
@@ -19,8 +20,10 @@ for stage in train_trans_block.sh train_FF_block.sh train_FF_layer.sh \
   log "== $stage"
   "$SCALAR_ROOT/$stage"
 done
+report_all
 echo
 cat "$PLOTS_DIR/summary.txt"
 log "done in $(( $(date +%s) - start )) s"
 log "plots: $PLOTS_DIR/{TRANSFORMER_BLOCK,FF_BLOCK,FF_LAYER}_{0..3}.svg"
 log "AUC table: $PLOTS_DIR/summary.txt (JSON: $PLOTS_DIR/summary.json); stage timings: $CHECKPOINTS_DIR/scalar-timings.log"
+log "report (headlines beside the paper, improvement by stage, metrics): $REPORT_DIR/summary.md"

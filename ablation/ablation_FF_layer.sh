@@ -8,8 +8,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 "$SCALAR_ROOT/attributions_FF_layer.sh"
-for layer in "${LAYERS[@]}"; do
-  ablate_layer "$(jsae_run 0)" "$(jsae_run 0)" "$layer"
-  ablate_layer "$(jsae_run_for_layer "$layer")" ff_layer_jsae "$layer"
+runs=()
+for lambda in "${JSAE_RUNS[@]}"; do runs+=("$(jsae_run "$lambda")"); done
+for step in $(analysis_steps "${runs[@]}"); do
+  for layer in "${LAYERS[@]}"; do
+    ablate_layer "$(jsae_run 0)" "$(jsae_run 0)" "$layer" "$step"
+    ablate_layer "$(jsae_run_for_layer "$layer")" ff_layer_jsae "$layer" "$step"
+  done
+  plot_all "$step"
 done
-plot_all

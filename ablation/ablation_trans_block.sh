@@ -7,8 +7,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 "$SCALAR_ROOT/attributions_trans_block.sh"
-for layer in "${LAYERS[@]}"; do
-  ablate_layer trans_block_topk trans_block_topk "$layer"
-  ablate_layer trans_block_staircase trans_block_staircase "$layer"
+for step in $(analysis_steps trans_block_topk trans_block_staircase); do
+  for layer in "${LAYERS[@]}"; do
+    ablate_layer trans_block_topk trans_block_topk "$layer" "$step"
+    ablate_layer trans_block_staircase trans_block_staircase "$layer" "$step"
+  done
+  plot_all "$step"
 done
-plot_all

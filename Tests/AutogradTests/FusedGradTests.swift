@@ -64,6 +64,14 @@ import Autograd
     GradCheck.expect("attention B\(b) T\(t) H\(heads) C\(c)", [qkv]) { $0[0].causalSelfAttention(heads: heads) }
   }
 
+  @Test func attentionWithoutGradientRecordsNothingAndGivesTheSameValue() {
+    let qkv = Variable(GradCheck.input([2, 40, 24], seed: 73, low: -2, high: 2), requiresGrad: true)
+    let recorded = qkv.causalSelfAttention(heads: 2)
+    let plain = withNoGrad { qkv.causalSelfAttention(heads: 2) }
+    #expect(!recorded.isLeaf && plain.isLeaf)
+    #expect(plain.value.scalars.map(\.bitPattern) == recorded.value.scalars.map(\.bitPattern))
+  }
+
   @Test(arguments: [(2, 5, 2, 8), (1, 40, 2, 8), (2, 3, 1, 4)])
   func attentionMatchesComposition(b: Int, t: Int, heads: Int, c: Int) {
     let qkv = GradCheck.input([b, t, 3 * c], seed: 70, low: -2, high: 2)

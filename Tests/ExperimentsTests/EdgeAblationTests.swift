@@ -99,6 +99,43 @@ import Testing
     }
   }
 
+  /// Each point of a sweep keeps exactly the first N edges of the order: its magnitudes are the direct
+  /// definition's with `order.prefix(N)` (and differ from N − 1 edges'). The order starts with an edge whose
+  /// circuit alone is nonzero, so N = 1 is one downstream feature fed by one upstream feature, by hand.
+  @Test func sweepPointsKeepExactlyTheFirstNEdges() throws {
+    let prompts = TestModels.tokens(rows: 2, length: 8, seed: 43)
+    for (name, model) in try Self.models() {
+      let ablation = try Self.ablation(model, layer: 1, prompts: prompts)
+      let fDown = ablation.pair.downstream.featureCount
+      var order = EdgeRanking.random(upstream: ablation.pair.upstream.featureCount, downstream: fDown, seed: 12)
+      // The first edge of the random order whose one-edge circuit is nonzero somewhere goes first.
+      let lead = try #require(try order.prefix(200).first { e in
+        try ReferencePruning.magnitudes(ablation.pair, prompts: prompts, edges: [e]).unary(.abs).max() > 0
+      }, "\(name): no single edge gives a nonzero circuit")
+      order.removeAll { $0 == lead }
+      order.insert(lead, at: 0)
+      let counts = [1, 2, 3, 7, 40]
+      var points: [AblationPoint] = []
+      try ablation.sweep(order: order, counts: counts) { points.append($0) }
+      #expect(points.map(\.edges) == counts)
+      for p in points {
+        let expected = try ReferencePruning.magnitudes(ablation.pair, prompts: prompts, edges: Array(order.prefix(p.edges)))
+        let diff = p.magnitudes.maxAbsDifference(expected)
+        #expect(diff <= 1e-4 * Swift.max(1, expected.unary(.abs).max()), "\(name) N \(p.edges): differs from the first N edges by \(diff)")
+        let fewer = try ReferencePruning.magnitudes(ablation.pair, prompts: prompts, edges: Array(order.prefix(p.edges - 1)))
+        if fewer.maxAbsDifference(expected) > 1e-3 {
+          #expect(p.magnitudes.maxAbsDifference(fewer) > 1e-4, "\(name) N \(p.edges): equals the first N − 1 edges")
+        }
+        #expect(!p.usedUnprunedMagnitudes)
+      }
+      // N = 1: only the lead edge's downstream feature can be nonzero, and it is.
+      let j = Int(lead) % fDown
+      let one = points[0].magnitudes.scalars
+      let nonzero = Set(one.indices.filter { one[$0] != 0 }.map { $0 % fDown })
+      #expect(nonzero == [j], "\(name): N = 1 gives features \(nonzero.sorted()), expected [\(j)]")
+    }
+  }
+
   @Test func sweepRejectsBadCountsAndOrders() throws {
     let model = try TestModels.ffLayer(seed: 35)
     let ablation = try Self.ablation(model, layer: 0, prompts: TestModels.tokens(rows: 1, length: 6, seed: 1))

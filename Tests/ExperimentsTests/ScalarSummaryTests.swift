@@ -1,5 +1,6 @@
 import Foundation
 import SAE
+import Tensor
 import Testing
 @testable import Experiments
 
@@ -70,5 +71,67 @@ import Testing
     let cut = try #require(tb["mean_relative_improvement_without_last_point"] as? [String: Any])
     let value = try #require((cut["Staircase"] as? [String: Any])?["value"] as? Double)
     #expect(abs(value - 0.5) < 1e-12)
+  }
+
+  /// The bootstrap interval against a replay of its definition: R resamples (with replacement, same size) drawn
+  /// with the seeded generator's `nextInt(below:)`, their means sorted, the interval [stats[⌊0.025R⌋],
+  /// stats[⌊0.975R⌋]]. Values 1, 10, 100, 1000, 10000 make every resample's sum an exact integer that names
+  /// its draw counts, so neighbouring order statistics differ and an index off by one shows.
+  @Test func bootstrapIntervalIsThePercentilesOfSeededResampleMeans() {
+    let values: [Float] = [1, 10, 100, 1000, 10000]
+    let resamples = 200
+    var g = RandomGenerator(seed: 77)
+    let interval = BootstrapInterval(values: values, resamples: resamples, generator: &g)
+    var replay = RandomGenerator(seed: 77)
+    var sums: [Int] = []
+    for _ in 0..<resamples {
+      var sum = 0
+      for _ in 0..<values.count { sum += [1, 10, 100, 1000, 10000][replay.nextInt(below: 5)] }
+      sums.append(sum)
+    }
+    sums.sort()
+    #expect(interval.mean == 11111.0 / 5)
+    #expect(interval.lower == Double(sums[5]) / 5, "lower \(interval.lower) vs stats[5] \(Double(sums[5]) / 5)")
+    #expect(interval.upper == Double(sums[195]) / 5, "upper \(interval.upper) vs stats[195] \(Double(sums[195]) / 5)")
+    #expect(sums[4] != sums[5] || sums[5] != sums[6] || sums[194] != sums[195], "the order statistics should tell indices apart")
+    #expect(interval.lower < interval.mean && interval.mean < interval.upper)
+    // The generator advanced by exactly R·n draws: the next draw is the replay's next.
+    #expect(g.next() == replay.next())
+  }
+
+  /// For many values the percentile interval approaches the normal one, mean ± 1.96·σ/√n: 400 values
+  /// alternating 0 and 1 (σ = 0.5) give 0.5 ± 0.049.
+  @Test func bootstrapIntervalHasTheNormalWidthForManyValues() {
+    let values = (0..<400).map { Float($0 % 2) }
+    var g = RandomGenerator(seed: 5)
+    let interval = BootstrapInterval(values: values, resamples: 1000, generator: &g)
+    #expect(interval.mean == 0.5)
+    #expect(abs(interval.lower - (0.5 - 0.049)) < 0.008, "lower \(interval.lower)")
+    #expect(abs(interval.upper - (0.5 + 0.049)) < 0.008, "upper \(interval.upper)")
+  }
+
+  /// A curve from per-position values: one generator seeded with the seed draws the intervals in increasing
+  /// N; the AUC error is half the trapezoid area between the upper and lower curves, here computed by hand
+  /// from the intervals.
+  @Test func curveFromValuesDrawsIntervalsInIncreasingEdgeCountsAndIntegratesThem() {
+    let values: [Int: [Float]] = [8: [0, 1, 1, 3], 2: [2, 4, 4, 9, 1], 4: [1, 2, 2, 5, 0, 0]]
+    let curve = AblationCurve(values: values, resamples: 64, seed: 99)
+    var g = RandomGenerator(seed: 99)
+    let expected = [2, 4, 8].map { BootstrapInterval(values: values[$0]!, resamples: 64, generator: &g) }
+    #expect(curve.points.map(\.edges) == [2, 4, 8])
+    #expect(curve.points.map(\.interval) == expected)
+    let means: [Double] = [4, 10.0 / 6, 5.0 / 4]
+    #expect(curve.points.map(\.interval.mean) == means)
+    let m: [Double] = expected.map(\.mean), lo: [Double] = expected.map(\.lower), hi: [Double] = expected.map(\.upper)
+    // Trapezoids over [2, 4] and [4, 8].
+    func trapezoids(_ y: [Double]) -> Double {
+      let first: Double = 2 * (y[0] + y[1]) / 2
+      let second: Double = 4 * (y[1] + y[2]) / 2
+      return first + second
+    }
+    let auc = trapezoids(m), upper = trapezoids(hi), lower = trapezoids(lo)
+    #expect(abs(curve.auc - auc) < 1e-12 && abs(curve.auc - 11.5) < 1e-12)
+    #expect(abs(curve.aucError - (upper - lower) / 2) < 1e-12)
+    #expect(curve.aucError > 0)
   }
 }

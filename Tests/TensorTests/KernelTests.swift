@@ -80,6 +80,9 @@ import Tensor
     for block in Set([1, 7, 32, t]) {
       let (y, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: block)
       #expect(y.shape == [b, t, c])
+      // The inference path (no probabilities kept) makes the same calls: bit-identical output.
+      let inference = AttentionKernel.inference(qkv, heads: heads, rowBlock: block)
+      #expect(inference.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern), "inference rowBlock \(block)")
       maxY = max(maxY, Ref.maxAbsDiff(y.scalars, yRef.scalars))
       #expect(Ref.maxAbsDiff(y.scalars, yRef.scalars) < 2e-6, "forward rowBlock \(block)")
       // probabilities: rows sum to one, zero above the diagonal

@@ -2,6 +2,7 @@ import Foundation
 import GPT
 import Tensor
 import Testing
+import TestSupport
 @testable import Training
 
 /// A fresh temporary directory, removed by the caller.
@@ -170,21 +171,13 @@ func makeTemporaryDirectory(_ label: String = "data") throws -> URL {
 
   // MARK: The classic corpus
 
-  /// The shared tiny-shakespeare corpus beside the repository (`../shared` from the repository root).
-  static let classicCorpus = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared/data/tinyshakespeare/input.txt").standardizedFileURL
-  static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
-
-  /// Skipped when the shared corpus is absent, except in CI (CI=true), where its absence is a failure.
-  @Test(.enabled(if: FileManager.default.fileExists(atPath: classicCorpus.path) || inCI,
-                 "the shared tiny-shakespeare corpus (../shared/data/tinyshakespeare/input.txt) is absent"))
+  /// Skipped when the shared corpus is absent, except in CI, where its absence is a failure.
+  @Test(SharedData.needs(SharedData.corpus))
   func classicValSplitHoldsSixWindows() throws {
-    try #require(FileManager.default.fileExists(atPath: Self.classicCorpus.path),
-                 "missing \(Self.classicCorpus.path)")
+    let classicCorpus = try SharedData.require(SharedData.corpus)
     let directory = try makeTemporaryDirectory("shakespeare")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let summary = try ShakespearePreparation.prepare(input: Self.classicCorpus, directory: directory)
+    let summary = try ShakespearePreparation.prepare(input: classicCorpus, directory: directory)
     #expect(summary.characters == 1_115_394)
     #expect(summary.trainTokens == 1_003_776 && summary.valTokens == 111_618)
     #expect(summary.shards == ["train_000000.npy", "val_000000.npy"])

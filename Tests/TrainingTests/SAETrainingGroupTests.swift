@@ -75,6 +75,13 @@ import Testing
     let resumed = try make()
     #expect(try resumed.train(resume: true) == [8, 4])
     #expect(parameters(whole[0]) == parameters(resumed.trainers[0]))
+    // A run without a resume state joins a resumed group from step 1.
+    let late = w.config(TestSAEModels.topK, name: "late", maxSteps: 8)
+    let joined = try SAETrainingGroup(trainers: [long, late].map {
+      try ConcurrentSAETrainer(config: $0, gpt: gpt, checkpointsDirectory: w.checkpoints, seed: 3, echo: false, lossTerms: [])
+    })
+    #expect(try joined.train(resume: true) == [8, 8])
+    #expect(parameters(whole[0]) == parameters(joined.trainers[1]))
   }
 
   @Test func mismatchedRunsAreRefusedWithOneLineErrors() throws {

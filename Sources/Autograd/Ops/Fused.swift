@@ -14,6 +14,8 @@ extension Variable {
   /// Fused causal multi-head self-attention on a packed qkv [B, T, 3C] → [B, T, C].
   public func causalSelfAttention(heads: Int) -> Variable {
     let qkv = value
+    // Without a backward the probabilities are not kept.
+    guard GradMode.isEnabled && requiresGrad else { return Variable(AttentionKernel.inference(qkv, heads: heads)) }
     let (y, cache) = AttentionKernel.forward(qkv, heads: heads)
     return Variable.record(y, operation: "attention", inputs: [self]) { g in
       [AttentionKernel.backward(g, qkv: qkv, heads: heads, cache: cache)]

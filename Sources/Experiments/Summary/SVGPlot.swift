@@ -25,6 +25,10 @@ public struct SVGPlot {
   public var series: [Series]
   public var width = 900.0
   public var height = 600.0
+  /// Whether the area under each curve is shaded.
+  public var shadesArea = true
+  /// Whether the x axis is logarithmic (else linear).
+  public var logX = true
 
   /// Colour-blind-safe palette (Wong 2011).
   static let palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -88,11 +92,17 @@ public struct SVGPlot {
     let xs = series.flatMap(\.x).filter { $0 > 0 }
     let xMin = xs.min() ?? 1, xMax = Swift.max(xs.max() ?? 10, xMin * 10)
     let yMax0 = series.flatMap { $0.upper + $0.y }.filter(\.isFinite).max() ?? 1
-    let yTicks = SVGPlot.niceTicks(0, yMax0 * 1.05)
+    // The y axis starts at 0 unless some value is negative.
+    let yMin0 = Swift.min(0, series.flatMap { $0.lower + $0.y }.filter(\.isFinite).min() ?? 0)
+    let yTicks = SVGPlot.niceTicks(yMin0 == 0 ? 0 : yMin0 - 0.05 * Swift.abs(yMin0), yMax0 * 1.05)
     let yMax = Swift.max(yTicks.last ?? yMax0, yMax0 * 1.05, 1e-12)
+    let yMin = yMin0 == 0 ? 0 : Swift.min(yTicks.first ?? yMin0, yMin0)
     let lx0 = log10(xMin), lx1 = log10(xMax)
-    func px(_ x: Double) -> Double { left + (log10(Swift.max(x, xMin)) - lx0) / Swift.max(lx1 - lx0, 1e-12) * pw }
-    func py(_ y: Double) -> Double { top + ph - Swift.max(0, y) / yMax * ph }
+    func px(_ x: Double) -> Double {
+      guard logX else { return left + (x - xMin) / Swift.max(xMax - xMin, 1e-12) * pw }
+      return left + (log10(Swift.max(x, xMin)) - lx0) / Swift.max(lx1 - lx0, 1e-12) * pw
+    }
+    func py(_ y: Double) -> Double { top + ph - (Swift.max(yMin, y) - yMin) / (yMax - yMin) * ph }
     func f(_ v: Double) -> String { String(format: "%.2f", v) }
     var s = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">
@@ -105,8 +115,17 @@ public struct SVGPlot {
       s += "<line x1=\"\(f(left))\" y1=\"\(f(py(t)))\" x2=\"\(f(left + pw))\" y2=\"\(f(py(t)))\" stroke=\"#dddddd\"/>\n"
       s += "<text x=\"\(f(left - 8))\" y=\"\(f(py(t) + 5))\" font-size=\"15\" text-anchor=\"end\">\(SVGPlot.format(t))</text>\n"
     }
+    if yMin < 0 {
+      s += "<line x1=\"\(f(left))\" y1=\"\(f(py(0)))\" x2=\"\(f(left + pw))\" y2=\"\(f(py(0)))\" stroke=\"#555555\"/>\n"
+    }
+    if !logX {
+      for t in SVGPlot.niceTicks(xMin, xMax) {
+        s += "<line x1=\"\(f(px(t)))\" y1=\"\(f(top))\" x2=\"\(f(px(t)))\" y2=\"\(f(top + ph))\" stroke=\"#dddddd\"/>\n"
+        s += "<text x=\"\(f(px(t)))\" y=\"\(f(top + ph + 22))\" font-size=\"15\" text-anchor=\"middle\">\(SVGPlot.format(t))</text>\n"
+      }
+    }
     var decade = floor(lx0)
-    while decade <= ceil(lx1) {
+    while logX && decade <= ceil(lx1) {
       let v = pow(10, decade)
       if v >= xMin * 0.999 && v <= xMax * 1.001 {
         s += "<line x1=\"\(f(px(v)))\" y1=\"\(f(top))\" x2=\"\(f(px(v)))\" y2=\"\(f(top + ph))\" stroke=\"#dddddd\"/>\n"
@@ -128,8 +147,10 @@ public struct SVGPlot {
       let color = SVGPlot.palette[i % SVGPlot.palette.count]
       let pts = zip(ser.x, ser.y).map { "\(f(px($0))),\(f(py($1)))" }
       guard !pts.isEmpty else { continue }
-      let area = "\(f(px(ser.x.first!))),\(f(py(0))) " + pts.joined(separator: " ") + " \(f(px(ser.x.last!))),\(f(py(0)))"
-      s += "<polygon points=\"\(area)\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+      if shadesArea {
+        let area = "\(f(px(ser.x.first!))),\(f(py(0))) " + pts.joined(separator: " ") + " \(f(px(ser.x.last!))),\(f(py(0)))"
+        s += "<polygon points=\"\(area)\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+      }
       let dash = SVGPlot.dashes[i % SVGPlot.dashes.count]
       s += "<polyline points=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
       for j in ser.x.indices {

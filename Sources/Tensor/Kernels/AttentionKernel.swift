@@ -16,43 +16,70 @@ public enum AttentionKernel {
 
   /// y [B, T, C] and the cache for `backward`; `rowBlock` query rows are computed per block.
   public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> (Tensor, Cache) {
+    let (b, t, _) = dimensions(qkv, heads: heads)
+    var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
+    let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer())
+    return (y, Cache(probabilities: probs))
+  }
+
+  /// y [B, T, C] without keeping the probabilities (for passes that need no backward): each thread reuses
+  /// one [rowBlock, T] buffer, so the B·heads·T² probabilities are never written to memory. Bit-identical to
+  /// `forward`'s y.
+  public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
+    run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil)
+  }
+
+  /// (B, T, C) of qkv [B, T, 3C], checked against `heads`.
+  static func dimensions(_ qkv: Tensor, heads: Int) -> (Int, Int, Int) {
     precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "attention expects qkv [B, T, 3C], got \(qkv.shape)")
-    let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
+    let c = qkv.shape[2] / 3
     precondition(heads > 0 && c % heads == 0, "attention: C = \(c) is not divisible by \(heads) heads")
+    return (qkv.shape[0], qkv.shape[1], c)
+  }
+
+  /// The forward pass; probabilities go to `probabilities` ([B, heads, T, T]) when given, else to a per-thread
+  /// block buffer. Block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0 of the buffer,
+  /// with the same leading dimension T, so both paths make identical calls.
+  static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?) -> Tensor {
+    let (b, t, c) = dimensions(qkv, heads: heads)
     let hs = c / heads
     let scale = 1 / Float(hs).squareRoot()
     var y = Tensor(uninitialized: [b, t, c])
-    var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
-    let py = y.unsafeMutablePointer(), pp = probs.unsafeMutablePointer()
+    let py = y.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime(qkv) {
       let base = qkv.unsafePointer
       Parallel.forRanges(b * heads, grain: 1) { range in
+        let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: blk * t) : nil
+        defer { scratch?.deallocate() }
         for bh in range {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs, k = q + c, v = q + 2 * c
-          let p = pp + bh * t * t
           let out = py + bi * t * c + h * hs
           var r0 = 0
           while r0 < t {
             let r1 = Swift.min(t, r0 + blk)
+            // Rows r0..<r1 of this head's probabilities.
+            let p = scratch ?? (pp! + bh * t * t + r0 * t)
             // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
             BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
-                       a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
+                             a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
             for row in r0..<r1 {
-              let pr = p + row * t
+              let pr = p + (row - r0) * t
               SoftmaxKernel.softmaxFiniteRow(pr, pr, row + 1)
-              if row + 1 < t { (pr + row + 1).update(repeating: 0, count: t - row - 1) }
+              // P·V reads columns up to r1; the full matrix is zeroed to T.
+              let end = scratch == nil ? t : r1
+              if row + 1 < end { (pr + row + 1).update(repeating: 0, count: end - row - 1) }
             }
             // Y[r0..<r1] = P[r0..<r1, 0..<r1] · V[0..<r1]
             BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: hs, k: r1,
-                       a: p + r0 * t, lda: t, b: v, ldb: 3 * c, c: out + r0 * c, ldc: c)
+                             a: p, lda: t, b: v, ldb: 3 * c, c: out + r0 * c, ldc: c)
             r0 = r1
           }
         }
       }
     }
-    return (y, Cache(probabilities: probs))
+    return y
   }
 
   /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking.

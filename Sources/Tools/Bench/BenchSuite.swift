@@ -8,14 +8,6 @@ import ArgumentParser
 
 /// The benchmark groups.
 struct BenchSuite {
-  /// `lscpu`'s model name (the `model name` line of /proc/cpuinfo).
-  static let cpuModel: String = {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-          let colon = line.firstIndex(of: ":") else { return "unknown" }
-    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-  }()
-
   var peakGflops: Double
   var batch: Int
   var budget: Double

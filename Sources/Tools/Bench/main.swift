@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autograd
+import CommandSupport
 import Foundation
 import GPT
 import Tensor
@@ -52,7 +53,7 @@ struct BenchCommand: ParsableCommand {
 
   func report(_ results: [BenchResult], peak: Double) {
     let header: [String: String] = ["openblas_core": BLAS.coreName, "openblas_threads": "\(BLAS.threadCount)",
-                                    "kernel_threads": "\(Parallel.threadCount)", "cpu_model": BenchSuite.cpuModel,
+                                    "kernel_threads": "\(Parallel.threadCount)", "cpu_model": MachineInfo.cpuModel,
                                     "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"]
     if json {
       struct Out: Codable { var environment: [String: String]; var sgemmPeakGflops: Double; var results: [BenchResult] }
@@ -62,7 +63,7 @@ struct BenchCommand: ParsableCommand {
       print(String(decoding: data, as: UTF8.self))
       return
     }
-    print("CPU \(BenchSuite.cpuModel); kernel threads \(Parallel.threadCount); OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads, OPENBLAS_CORETYPE=\(header["OPENBLAS_CORETYPE"]!)")
+    print("CPU \(MachineInfo.cpuModel); kernel threads \(Parallel.threadCount); OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads, OPENBLAS_CORETYPE=\(header["OPENBLAS_CORETYPE"]!)")
     print(pad("benchmark", 46) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
           + pad("GB/s", 9, right: true) + pad("×sgemm", 8, right: true) + "  note")
     for r in results {

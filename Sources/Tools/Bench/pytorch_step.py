@@ -8,6 +8,8 @@ Rows (batch 128 x 128 tokens, fp32, the shakespeare_64x4 GPT: 4 layers, 4 heads,
   sae  one TopK-SAE training step: the frozen GPT's forward with 5 TopK SAEs (512 features, k 10) on the
        residual entering each block and leaving the last, per-SAE reconstruction loss, backward into the
        SAEs only, clip, AdamW (spec sections 6-8).
+  staircase  the same with the topk-staircase-share SAEs: members of 512, 1024, 1536, 2048 and 2560
+       features slicing one shared W_enc [64, 2560] and W_dec [2560, 64], each with its own biases.
 Each row runs 3 warm-up steps and reports the mean of --steps timed steps in milliseconds.
 This is a standalone equivalent of the reference's model code (not the reference itself), written for
 timing only: its numbers are not compared with anything but wall time.
@@ -92,6 +94,34 @@ class TopKSAE(nn.Module):
         return (x_hat - x).pow(2).sum(-1).mean()
 
 
+class StaircaseMember(nn.Module):
+    """Member of a staircase group: the first `features` columns of the shared encoder / rows of the decoder."""
+
+    def __init__(self, shared, features, k=10):
+        super().__init__()
+        self.shared, self.features, self.k = [shared], features, k
+        self.b_enc = nn.Parameter(torch.zeros(features))
+        self.b_dec = nn.Parameter(torch.zeros(C))
+
+    def forward(self, x):
+        x = x.detach()
+        w_enc, w_dec = self.shared[0].W_enc[:, : self.features], self.shared[0].W_dec[: self.features]
+        pre = F.relu((x - self.b_dec) @ w_enc + self.b_enc)
+        values, indices = pre.topk(self.k, dim=-1)
+        f = torch.zeros_like(pre).scatter(-1, indices, values)
+        x_hat = f @ w_dec + self.b_dec
+        return (x_hat - x).pow(2).sum(-1).mean()
+
+
+class StaircaseShared(nn.Module):
+    def __init__(self, features):
+        super().__init__()
+        w_dec = torch.empty(features, C)
+        nn.init.kaiming_uniform_(w_dec, a=0)
+        self.W_dec = nn.Parameter(w_dec)
+        self.W_enc = nn.Parameter(w_dec.t().clone())
+
+
 def optimizer(params, decay):
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
@@ -111,7 +141,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--rows", default="gpt,sae")
+    parser.add_argument("--rows", default="gpt,sae,staircase")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -148,6 +178,25 @@ def main():
             opt.step()
 
         result["sae_ms"] = time_steps(sae_step, 3, args.steps)
+
+    if "staircase" in args.rows.split(","):
+        model = GPT()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        widths = [512 * (i + 1) for i in range(L + 1)]
+        shared = StaircaseShared(widths[-1])
+        members = nn.ModuleList(StaircaseMember(shared, f) for f in widths)
+        params = list(shared.parameters()) + list(members.parameters())
+        opt = optimizer(params, 0.0)
+
+        def staircase_step():
+            opt.zero_grad(set_to_none=True)
+            losses = model(idx, members)
+            torch.stack(losses).sum().backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+
+        result["staircase_ms"] = time_steps(staircase_step, 3, args.steps)
 
     result["torch_version"] = torch.__version__
     result["threads"] = args.threads

@@ -7,13 +7,15 @@
 #
 # Environment: BIN (release binaries, default .build/release), DATA (a prepared corpus, default
 # data/shakespeare), GPT (a GPT checkpoint directory for the SAE rows; default: one trained here for
-# 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae jsae jsae0).
+# 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae staircase group
+# twin jsae jsae0; group = the TopK and staircase presets trained together in one process, twin = the
+# TopK presets with k 10 and k 5 together).
 # Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 BIN=${BIN:-.build/release}
 DATA=${DATA:-data/shakespeare}
-ROWS=${ROWS:-"gpt sae jsae jsae0"}
+ROWS=${ROWS:-"gpt sae staircase group twin jsae jsae0"}
 JSON=0
 [[ "${1:-}" == "--json" ]] && JSON=1
 for tool in train-gpt train-sae; do
@@ -38,6 +40,16 @@ seconds() {
   echo "$t1 - $t0" | bc -l
 }
 
+# group_run <train-sae command…> --name RUN …: the command with RUN split into one --name per --config
+# (RUN-a, RUN-b), as a grouped train-sae run needs.
+group_run() {
+  local args=() name="" i=1
+  while [[ $# -gt 0 ]]; do
+    if [[ "$1" == --name ]]; then name="$2"; shift 2; else args+=("$1"); shift; fi
+  done
+  "${args[@]}" --name "$name-a" --name "$name-b"
+}
+
 # per_step NAME <command…>: runs it with --max-steps 10 and 40 and prints the difference / 30 in ms.
 declare -A RESULT
 per_step() {
@@ -55,9 +67,12 @@ for row in $ROWS; do
   case $row in
     gpt) per_step "train-gpt shakespeare_64x4" "$BIN/train-gpt" --config shakespeare_64x4 "${COMMON[@]}" ;;
     sae) per_step "train-sae topk.shakespeare_64x4" "$BIN/train-sae" --config topk.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    staircase) per_step "train-sae topk-staircase-share.shakespeare_64x4" "$BIN/train-sae" --config topk-staircase-share.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    group) per_step "train-sae topk + topk-staircase-share (one process)" group_run "$BIN/train-sae" --config topk.shakespeare_64x4 --config topk-staircase-share.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    twin) per_step "train-sae topk + top5 (one process)" group_run "$BIN/train-sae" --config topk.shakespeare_64x4 --config top5.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
     jsae) per_step "train-sae jsae.shakespeare_64x4 --sparsity 1e-3" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 1e-3 --load-from "$GPT" "${COMMON[@]}" ;;
     jsae0) per_step "train-sae jsae.shakespeare_64x4 --sparsity 0" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 0 --load-from "$GPT" "${COMMON[@]}" ;;
-    *) echo "step_times: unknown row '$row' (gpt, sae, jsae, jsae0)" >&2; exit 1 ;;
+    *) echo "step_times: unknown row '$row' (gpt, sae, staircase, group, twin, jsae, jsae0)" >&2; exit 1 ;;
   esac
 done
 if [[ $JSON == 1 ]]; then

@@ -15,7 +15,8 @@ struct Evaluate: ParsableCommand {
       with sparsity coefficient 0, which a checkpoint does not store, i.e. reconstruction + aux) and its \
       reconstruction loss alone, stream L1, the CE-loss \
       increase from patching (per SAE, or per pair keyed by the pair's input-side key for JSAE and FF-block \
-      models; JSAE models also report jacobian_l1), and the compound CE-loss increase with every SAE patched.
+      models; JSAE models also report jacobian_l1), the compound CE-loss increase with every SAE patched, and \
+      the fraction of each SAE's features that never fired on the evaluated tokens (dead_fraction).
       """)
 
   @Option(help: ArgumentHelp("Checkpoint directory (model.json + model.safetensors, and sae.json + sae.*.safetensors for SAEs).", valueName: "dir"))
@@ -63,11 +64,17 @@ struct Evaluate: ParsableCommand {
     if let problem = m.firstNonFinite(keys: model.keys) {
       throw ToolError("evaluation of \(dir.path) met a non-finite value: \(problem)")
     }
+    var activity = FeatureActivity()
+    loader.reset()
+    for _ in 0..<batches { try activity.add(model, tokens: try loader.nextBatch().x) }
+    var dead: [String: Double] = [:]
+    for key in model.keys { dead[key.description] = activity.deadFraction(key) }
     func keyed(_ d: [SAEKey: Float]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.description, Double($0.value)) }) }
     if common.json {
       var object: [String: Any] = ["ce_loss": Double(m.ceLoss), "l0": keyed(m.l0), "ce_loss_increase": keyed(m.ceIncrease),
                                    "compound_ce_loss_increase": Double(m.compoundCEIncrease), "sae_loss": keyed(m.saeLoss),
-                                   "reconstruction_loss": keyed(m.reconstruct), "stream_l1": keyed(m.streamL1)]
+                                   "reconstruction_loss": keyed(m.reconstruct), "stream_l1": keyed(m.streamL1),
+                                   "dead_fraction": dead, "tokens": activity.tokens]
       if !m.jacobianL1.isEmpty { object["jacobian_l1"] = keyed(m.jacobianL1) }
       try printJSONObject(object)
       return
@@ -79,6 +86,7 @@ struct Evaluate: ParsableCommand {
         + " | reconstruction_loss \(String(format: "%.4f", m.reconstruct[key]!))"
       if let inc = m.ceIncrease[key] { line += " | ce_loss_increase \(String(format: "%.6f", inc))" }
       if let j = m.jacobianL1[key] { line += " | jacobian_l1 \(String(format: "%.4f", j))" }
+      if let d = dead[key.description] { line += " | dead_fraction \(String(format: "%.4f", d))" }
       print(line)
     }
   }

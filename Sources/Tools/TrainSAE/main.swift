@@ -43,8 +43,8 @@ struct TrainSAE: ParsableCommand {
   @Option(help: ArgumentHelp("Trainer, overriding the preset's: concurrent, e2e (end_to_end) or regularization.", valueName: "kind"))
   var trainer: SAETrainerKind?
 
-  @Option(help: "Run name (default: the preset's name; for jsae/jsae_block <name>-sparse-{λ:.1e}; with --sweep the prefix of the run names).")
-  var name: String?
+  @Option(help: "Run name (default: the preset's name; for jsae/jsae_block <name>-sparse-{λ:.1e}; with --sweep the prefix of the run names). With several --config, give one --name per --config, in the same order, or none.")
+  var name: [String] = []
 
   @Option(help: "Seed of the SAE weight initialisation.")
   var seed: UInt64 = 0
@@ -55,8 +55,8 @@ struct TrainSAE: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   @OptionGroup var loop: LoopOptions
-  @Option(help: ArgumentHelp("Sparsity coefficient λ: one value for all, or comma-separated values, one per SAE (one per pair for jsae/jsae_block, where λ weights the Jacobian penalty).", valueName: "λ[,λ…]"))
-  var sparsity: String?
+  @Option(help: ArgumentHelp("Sparsity coefficient λ: one value for all, or comma-separated values, one per SAE (one per pair for jsae/jsae_block, where λ weights the Jacobian penalty). With several --config, one --sparsity for all of them or one per --config, in the same order.", valueName: "λ[,λ…]"))
+  var sparsity: [String] = []
   @Option(help: "Weight of the SAE terms (regularization trainer).") var regularization: Float?
   @Option(help: "Weight of the downstream reconstruction term (end-to-end trainer).") var downstream: Float?
   @Option(help: "JumpReLU straight-through kernel width ε.") var bandwidth: Float?
@@ -76,17 +76,22 @@ struct TrainSAE: ParsableCommand {
 
   func train() throws {
     guard !config.isEmpty else { throw ToolError("--config is required (an SAE training preset name or a JSON file)") }
-    if config.count > 1 {
-      if name != nil { throw ToolError("--name applies to one run; with several --config each run takes its config's name (set \"name\" in a JSON config to rename one)") }
-      if sweep != nil { throw ToolError("--sweep trains one config's λ grid; give a single --config") }
+    if !name.isEmpty && name.count != config.count {
+      throw ToolError("give one --name per --config (\(config.count) configs, \(name.count) names), or no --name")
+    }
+    if config.count > 1 && sweep != nil { throw ToolError("--sweep trains one config's λ grid; give a single --config") }
+    if sparsity.count > 1 && sparsity.count != config.count {
+      throw ToolError("give one --sparsity for all configs or one per --config (\(config.count) configs, \(sparsity.count) values)")
     }
     if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
     let milestones = try loop.milestoneSteps()
     if let sweep {
       if !milestones.isEmpty { throw ToolError("--milestones does not apply to --sweep") }
-      return try runSweep(sweep, config: try baseConfig(config[0]))
+      return try runSweep(sweep, config: try baseConfig(config[0], name: name.first))
     }
-    let configs = try config.map(makeConfig)
+    let configs = try config.indices.map {
+      try makeConfig(config[$0], name: name.isEmpty ? nil : name[$0], sparsity: sparsity.count > 1 ? sparsity[$0] : sparsity.first)
+    }
     let start = monotonicSeconds()
     let verb = resume ? "resumed" : "started"
     if configs.count == 1 {
@@ -117,8 +122,8 @@ struct TrainSAE: ParsableCommand {
   }
 
   /// The training config of one `--config` value with every command-line override applied.
-  func makeConfig(_ nameOrPath: String) throws -> SAETrainingConfig {
-    var c = try baseConfig(nameOrPath)
+  func makeConfig(_ nameOrPath: String, name: String?, sparsity: String?) throws -> SAETrainingConfig {
+    var c = try baseConfig(nameOrPath, name: name)
     let model = try c.model()
     var lambdas: SparsityArgument?
     if let sparsity {
@@ -135,7 +140,7 @@ struct TrainSAE: ParsableCommand {
   }
 
   /// One `--config` value with the overrides that apply before λ: name, loop options, coefficients, trainer, k.
-  func baseConfig(_ nameOrPath: String) throws -> SAETrainingConfig {
+  func baseConfig(_ nameOrPath: String, name: String?) throws -> SAETrainingConfig {
     var c = try loadTrainingConfig(nameOrPath, kind: "SAE training config", presetNames: SAETrainingConfig.presetNames,
                                    preset: SAETrainingConfig.preset)
     if let name { c.name = name }
@@ -194,7 +199,7 @@ struct TrainSAE: ParsableCommand {
 
   /// `--sweep`: the λ grid's runs of `config`, then the table (and JSON).
   func runSweep(_ grid: String, config: SAETrainingConfig) throws {
-    if sparsity != nil { throw ToolError("--sweep sets λ per run; drop --sparsity") }
+    if !sparsity.isEmpty { throw ToolError("--sweep sets λ per run; drop --sparsity") }
     if stopAfter != nil { throw ToolError("--stop-after does not apply to --sweep (interrupt the sweep and continue it with --resume)") }
     let sweep = try JSAESweep(base: config, lambdas: try JSAESweep.parseGrid(grid), gptDirectory: try locateGPT(),
                               checkpointsDirectory: common.checkpointsURL, seed: seed)

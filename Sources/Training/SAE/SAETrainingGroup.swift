@@ -43,7 +43,7 @@ public final class SAETrainingGroup {
   }
 
   /// Trains every run from step 1, or from its resume state when `resume` is set (runs whose resume state is
-  /// already at their last step are skipped). The runs advance in lock-step, one step each in turn, until
+  /// already at their last step are skipped; runs without one start from step 1, with a notice). The runs advance in lock-step, one step each in turn, until
   /// each reaches its last step or `stopAfter`; each copies its best checkpoint at the `milestones` up to its
   /// own max_steps and, at its last step, reloads and evaluates its best checkpoint. Returns each run's last
   /// completed step.
@@ -51,12 +51,17 @@ public final class SAETrainingGroup {
   public func train(resume: Bool = false, stopAfter: Int? = nil, milestones: Set<Int> = []) throws -> [Int] {
     var runs: [TrainingRun?] = []
     for t in trainers {
-      if resume, let done = try t.resumeStep(), done >= t.config.maxSteps {
+      let resumeStep = resume ? try t.resumeStep() : nil
+      if let done = resumeStep, done >= t.config.maxSteps {
         if t.logger.echo { Terminal.line("run \(t.config.name) already completed \(done) steps; skipping it") }
         runs.append(nil)
         continue
       }
-      runs.append(try t.prepareRun(resume: resume, stopAfter: stopAfter, milestones: milestones.filter { $0 <= t.config.maxSteps }))
+      if resume && resumeStep == nil && t.logger.echo {
+        Terminal.line("run \(t.config.name) has no resume state in \(t.runDirectory.path); starting it from step 1")
+      }
+      runs.append(try t.prepareRun(resume: resumeStep != nil, stopAfter: stopAfter,
+                                   milestones: milestones.filter { $0 <= t.config.maxSteps }))
     }
     for run in runs { try run?.start() }
     while runs.contains(where: { $0.map { !$0.isDone } ?? false }) {
