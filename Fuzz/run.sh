@@ -84,6 +84,7 @@ for h in "${chosen[@]}"; do
   corpus="$BUILD/corpus/$h" artifacts="$BUILD/artifacts/$h"
   mkdir -p "$corpus" "$artifacts"
   log="$BUILD/$h.log"
+  touch "$BUILD/.started-$h"  # findings of this run are the artifacts newer than this
   start=$(date +%s.%N)
   set +e
   parallel=()
@@ -97,7 +98,7 @@ for h in "${chosen[@]}"; do
   if [[ $jobs -gt 1 ]]; then cat "$BUILD"/fuzz-*.log >> "$log" 2>/dev/null || true; rm -f "$BUILD"/fuzz-*.log; fi
   elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
   execs=$(awk '/stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }' "$log")
-  found=$(find "$artifacts" -type f | wc -l)
+  found=$(find "$artifacts" -type f -newer "$BUILD/.started-$h" | wc -l)
   if [[ $rc -ne 0 || $found -gt 0 ]]; then
     status=1
     echo "fuzz $h: FAILED (exit $rc) after $execs executions in $elapsed s; findings in $artifacts, log $log" >&2
