@@ -10,7 +10,8 @@ import Darwin
 ///
 /// A second claim — from another process, or another lock in this one — is refused with a one-line error
 /// naming the holder's pid. A lock file left by a process that died without releasing it (SIGKILL, a power
-/// cut) is taken over with a notice on stderr. Releasing (or deinitialising) removes the lock file.
+/// cut) is taken over with a notice on stderr. Releasing (or deinitialising) removes the lock file, and the
+/// directories the claim created when they are still empty (a tool that failed leaves nothing behind).
 public final class DirectoryLock {
   /// The lock file.
   public let url: URL
@@ -19,6 +20,8 @@ public final class DirectoryLock {
   /// The pid of the process whose lock file was taken over, if any.
   public private(set) var tookOverFrom: Int32?
   private var fd: Int32 = -1
+  /// Directories created for the lock file, deepest first (removed on release when empty).
+  private var created: [URL] = []
 
   /// The lock file of a run or output directory: `<directory>/.lock`.
   public static func url(forDirectory directory: URL) -> URL { directory.appendingPathComponent(".lock") }
@@ -39,6 +42,11 @@ public final class DirectoryLock {
     url = lockFile
     self.subject = subject
     let path = lockFile.path
+    var missing = lockFile.deletingLastPathComponent().standardizedFileURL
+    while !FileManager.default.fileExists(atPath: missing.path) && missing.path != "/" {
+      created.append(missing)
+      missing = missing.deletingLastPathComponent()
+    }
     do {
       try FileManager.default.createDirectory(at: lockFile.deletingLastPathComponent(), withIntermediateDirectories: true)
     } catch {
@@ -82,12 +90,16 @@ public final class DirectoryLock {
     }
   }
 
-  /// Removes the lock file and ends the claim (idempotent).
+  /// Removes the lock file (and the directories it created, when empty) and ends the claim (idempotent).
   public func release() {
     guard fd >= 0 else { return }
     unlink(url.path)
     close(fd)
     fd = -1
+    for directory in created {
+      guard rmdir(directory.path) == 0 else { break }  // not empty: keep it and its parents
+    }
+    created = []
   }
 
   deinit { release() }

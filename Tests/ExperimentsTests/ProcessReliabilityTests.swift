@@ -415,6 +415,8 @@ struct ProcessReliabilityTests {
     #expect(ablate.lines == ["Error: output directory \(out.path) is in use by process \(getpid()) (lock file \(out.path)/.lock); wait for it to finish or stop it first"])
     #expect(Self.names(out) == [".lock"])
     outLock.release()
+    #expect(!FileManager.default.fileExists(atPath: out.path), "the released claim left the directory it created")
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     try Data("\(stale)\n".utf8).write(to: out.appendingPathComponent(".lock"))
     let staleAblate = try ToolProcess.run("ablate", w.ablate(out: out, attributions: attributions, points: 3), log: w.log("ablate"))
     #expect(staleAblate.status == 0, "\(staleAblate.stderr)")
