@@ -167,8 +167,10 @@ struct ProcessReliabilityTests {
   @Test func sigintAndSigtermStopTrainingAfterTheStepAndResumeBitIdentically() throws {
     let w = try ToolWorkspace("signals")
     let checkpoints = w.root.appendingPathComponent("checkpoints")
+    let started = Date()
     let whole = try ToolProcess.run("train-gpt", w.trainGPT("whole", checkpoints: checkpoints, maxSteps: 60), log: w.log("whole"))
     #expect(whole.status == 0, "\(whole.stderr)")
+    let stepSeconds = Date().timeIntervalSince(started) / 60
     for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
       let run = checkpoints.appendingPathComponent(name)
       let p = try ToolProcess.Running("train-gpt", w.trainGPT(name, checkpoints: checkpoints, maxSteps: 60), log: w.log(name))
@@ -185,11 +187,13 @@ struct ProcessReliabilityTests {
       #expect(resumed.status == 0, "\(resumed.stderr)")
       try Self.expectSameTraining(run, checkpoints.appendingPathComponent("whole"), files: Self.gptFiles)
     }
-    // A second signal ends the process at once (mid-step: a step of 16 accumulated micro-batches is long),
-    // leaving the last complete resume state (written after every step here), from which the run continues.
+    // A second signal ends the process at once, mid-step (steps of accumulated micro-batches of 8 sequences,
+    // about four times a step above each, made to last at least half a second), leaving the last complete
+    // resume state (written after every step here), from which the run continues.
     let run = checkpoints.appendingPathComponent("twice")
+    let accumulation = Swift.max(4, Int((0.5 / (4 * stepSeconds)).rounded(.up)))
     let args = w.trainGPT("twice", checkpoints: checkpoints, maxSteps: 60)
-      + ["--batch-size", "8", "--gradient-accumulation-steps", "16", "--eval-interval", "1"]
+      + ["--batch-size", "8", "--gradient-accumulation-steps", "\(accumulation)", "--eval-interval", "1"]
     let p = try ToolProcess.Running("train-gpt", args, log: w.log("twice"))
     #expect(ToolProcess.waitUntil(seconds: 120) { ResumeStore(runDirectory: run).exists })
     p.signal(SIGINT)
@@ -375,9 +379,9 @@ struct ProcessReliabilityTests {
     let checkpoints = w.root.appendingPathComponent("checkpoints")
     let run = checkpoints.appendingPathComponent("shared")
     // Two train-gpt processes on one run: the second refuses, naming the first's pid.
-    let first = try ToolProcess.Running("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 200), log: w.log("first"))
+    let first = try ToolProcess.Running("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 5000), log: w.log("first"))
     #expect(ToolProcess.waitUntil(seconds: 60) { Self.trainLines(run) >= 1 })
-    let second = try ToolProcess.run("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 200) + ["--resume"], log: w.log("second"))
+    let second = try ToolProcess.run("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 5000) + ["--resume"], log: w.log("second"))
     #expect(second.status == 1 && !second.signaled)
     #expect(second.lines == ["Error: run directory \(run.path) is in use by process \(first.pid) (lock file \(run.path)/.lock); wait for it to finish or stop it first"])
     first.signal(SIGINT)
@@ -391,7 +395,7 @@ struct ProcessReliabilityTests {
     dead.waitUntilExit()
     let stale = dead.processIdentifier
     try Data("\(stale)\n".utf8).write(to: run.appendingPathComponent(".lock"))
-    let resumed = try ToolProcess.run("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 200) + ["--resume", "--stop-after", "6"], log: w.log("stale"))
+    let resumed = try ToolProcess.run("train-gpt", w.trainGPT("shared", checkpoints: checkpoints, maxSteps: 5000) + ["--resume", "--stop-after", "6"], log: w.log("stale"))
     #expect(resumed.status == 0, "\(resumed.stderr)")
     #expect(resumed.lines.contains("notice: taking over the lock of run directory \(run.path) left by process \(stale), which is no longer running (\(run.path)/.lock)"))
     #expect(!Self.names(run).contains(".lock"))
