@@ -27,29 +27,13 @@ public struct AblationSeries: Sendable {
       for name in names.sorted() where name.hasSuffix(".safetensors.metadata.json") {
         let metaURL = dir.appendingPathComponent(name)
         let fileURL = dir.appendingPathComponent(String(name.dropLast(".metadata.json".count)))
-        let meta: [String: Any]
-        do {
-          guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: metaURL)) as? [String: Any] else {
-            throw ExperimentError("\(metaURL.path) is not a JSON object")
-          }
-          meta = obj
-        } catch let e as ExperimentError { throw e } catch {
-          throw ExperimentError("\(metaURL.path) is not valid JSON: \(error.localizedDescription)")
-        }
-        let params = meta["experiment_params"] as? [String: Any] ?? [:]
-        guard let placementLabel = params["placement"] as? String, let placement = placementFromLabel(placementLabel),
-              let layer = params["upstream_layer_idx"] as? Int, let edges = params["num_edges"] as? Int else {
-          throw ExperimentError("\(metaURL.path) lacks experiment_params.placement / upstream_layer_idx / num_edges")
-        }
-        if let s = params["edge_selection_strategy"] as? String, s != selection { continue }
+        let sidecar = try AblationResultFile.Sidecar.decode(try AtomicFile.read(metaURL), source: metaURL.path)
+        if let s = sidecar.selection, s != selection { continue }
         guard FileManager.default.fileExists(atPath: fileURL.path) else {
           throw ExperimentError("\(fileURL.path) is missing (its metadata sidecar exists)")
         }
-        let file = try SafeTensors.read(contentsOf: fileURL)
-        guard let kl = file.tensors["kl_divergence_full_model"] else {
-          throw ExperimentError("\(fileURL.path) has no kl_divergence_full_model tensor")
-        }
-        values[placement, default: [:]][layer, default: [:]][edges] = kl.scalars
+        let kl = try AblationResultFile.klFullModel(try AtomicFile.read(fileURL), source: fileURL.path)
+        values[sidecar.placement, default: [:]][sidecar.layer, default: [:]][sidecar.edges] = kl.scalars
         found += 1
       }
       if found == 0 { throw ExperimentError("no \(selection)-selection ablation results in \(dir.path)") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 
 /// Options every tool shares.
 public struct CommonOptions: ParsableArguments {
@@ -21,5 +22,5 @@ public struct CommonOptions: ParsableArguments {
 /// A one-line error for a tool's bad input.
 public struct ToolError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }
