@@ -11,6 +11,8 @@
 # interruption. Placements started in separate invocations can run at the same time, e.g. one per core:
 #   taskset -c 0 scripts/replicate.sh trans_block &  taskset -c 1 scripts/replicate.sh ff_block &
 # Environment as scripts/common.sh (CLASSIC_CORPUS, SCRATCH_PATH, MILESTONES).
+# Unfinished runs move between machines through git: `scripts/carry.sh save` copies them into
+# results/scalar/carry/ to commit; this script restores whatever of it is missing locally before it starts.
 set -euo pipefail
 export REPLICATION=1
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -26,6 +28,8 @@ for p in "${placements[@]}"; do
   esac
 done
 start=$(date +%s)
+# Runs carried from another machine (scripts/carry.sh save, committed) continue where they stopped.
+"$SCALAR_ROOT/scripts/carry.sh" restore
 ensure_gpt
 for p in "${placements[@]}"; do
   case "$p" in trans_block) stage=trans_block ;; ff_block) stage=FF_block ;; ff_layer) stage=FF_layer ;; esac
