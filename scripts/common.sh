@@ -24,7 +24,8 @@
 #
 # Every stage skips work whose outputs exist: finished training runs (a .scalar-complete marker, or a
 # checkpoint without resume state, e.g. one copied from the reference), attribution files, and ablation
-# layers (results are written to a staging directory and moved into place when the layer is complete).
+# layers (results are written to a staging directory and moved into place when the layer is complete; an
+# interrupted layer keeps its finished points).
 # Interrupted training runs continue with --resume from their latest evaluation. Delete an output to
 # recompute it.
 
@@ -305,18 +306,18 @@ attribute_run() {
 
 # ablate_layer RUN SERIES LAYER [STEP]: the gradient-selected edge-ablation sweep of RUN's pair at LAYER (at
 # milestone STEP; default final) into $RESULTS_DIR[/step-NNNNNN]/SERIES/. Results appear there only once the
-# layer's sweep is complete.
+# layer's sweep is complete; an interrupted sweep continues from the points already complete in its staging
+# directory (ablate --resume).
 ablate_layer() {
   local run="$1" series="$2" layer="$3" step="${4:-final}"
   local dir
   dir="$(stage_dir "$RESULTS_DIR" "$step")/$series"
   local marker="$dir/.complete-layer-$layer" staging="$dir/.partial-layer-$layer"
   if [[ -f "$marker" ]]; then log "$series layer $layer ($step): results exist, skipping"; return; fi
-  rm -rf "$staging"
   mkdir -p "$staging"
   timed "ablate $series layer $layer ($run, $step)" "$BIN/ablate" --checkpoint "$(checkpoint_of "$run" "$step")" \
     --attributions "$(stage_dir "$ATTRIBUTIONS_DIR" "$step")/$run.safetensors" --layers "$layer" --selection gradient \
-    --out "$staging" --data-dir "$DATA_DIR" "${ABLATION_ARGS[@]}" > "$staging.txt"
+    --out "$staging" --data-dir "$DATA_DIR" "${ABLATION_ARGS[@]}" --resume > "$staging.txt"
   find "$staging" -maxdepth 1 -type f -exec mv -f {} "$dir/" \;
   rmdir "$staging"
   echo "$run" > "$marker"

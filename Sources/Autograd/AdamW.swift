@@ -123,7 +123,7 @@ public final class AdamW {
 /// A resume file's optimizer state does not fit the parameters.
 public struct OptimizerStateError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ d: String) { description = d }
+  public init(_ d: String) { description = d.onOneLine }
 }
 
 /// Global gradient-norm clipping as PyTorch's `clip_grad_norm_`: the norm over all gradients together;

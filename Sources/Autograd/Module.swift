@@ -20,7 +20,7 @@ public struct StateDictError: Error, CustomStringConvertible {
     if !mismatched.isEmpty {
       parts.append("wrong shapes: " + mismatched.map { "\($0.name) expected \($0.expected) found \($0.found)" }.joined(separator: ", "))
     }
-    return parts.joined(separator: "; ")
+    return parts.joined(separator: "; ").onOneLine
   }
 }
 

@@ -2,8 +2,9 @@ import Foundation
 
 /// The sidecar `<file>.safetensors.metadata.json` of an ablation result file: the experiment's parameters,
 /// the SAE model, and the point's results. Written by `AblationResultFile.write` (keys sorted, pretty
-/// printed, as the reference's layout) and read by `AblationSeries`; every field is optional on reading, so
-/// files of the reference (or with fields this type does not know) read as well.
+/// printed, as the reference's layout) and read through `AblationResultFile.Sidecar` (by `AblationSeries` and
+/// `ablate --resume`); every field is optional on reading, so files of the reference (or with fields this
+/// type does not know) read as well.
 public struct AblationMetadata: Codable, Equatable, Sendable {
   public var experimentParams: ExperimentParams?
   public var modelConfig: ModelConfig?
@@ -14,6 +15,11 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
   public var tensorLayout: String?
   /// Set by the writer from the point.
   public var results: Results?
+  /// Set by the writer: the result file's size in bytes and its FNV-1a (64-bit) digest as 16 hex digits
+  /// (`AblationResultFile.digest`), so that `ablate --resume` can tell a complete result file from one that
+  /// differs (absent in files written before they were recorded).
+  public var fileBytes: Int?
+  public var fileFNV1a64: String?
 
   public init(experimentParams: ExperimentParams? = nil, modelConfig: ModelConfig? = nil, timestamp: String? = nil) {
     self.experimentParams = experimentParams
@@ -24,6 +30,7 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
   enum CodingKeys: String, CodingKey {
     case experimentParams = "experiment_params", modelConfig = "model_config", timestamp
     case experimentId = "experiment_id", tensorLayout = "tensor_layout", results
+    case fileBytes = "file_bytes", fileFNV1a64 = "file_fnv1a64"
   }
 
   /// What the experiment ran (the reference's `experiment_params`).
@@ -76,7 +83,7 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
       case totalEdges = "total_edges", upstreamLayerIdx = "upstream_layer_idx", upstreamKey = "upstream_key"
       case downstreamKey = "downstream_key", attributionKey = "attribution_key", numPrompts = "num_prompts"
       case sequenceLength = "sequence_length", randomSeed = "random_seed", checkpoint, dataset
-      case saveVariantLabel = "sae_variant_label", attributions
+      case saeVariantLabelKey = "sae_variant_label", attributions
     }
 
     /// Lenient: a field of another type than expected reads as absent.
@@ -89,7 +96,7 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
                 upstreamLayerIdx: int(.upstreamLayerIdx), upstreamKey: string(.upstreamKey), downstreamKey: string(.downstreamKey),
                 attributionKey: string(.attributionKey), numPrompts: int(.numPrompts), sequenceLength: int(.sequenceLength),
                 randomSeed: int(.randomSeed), checkpoint: string(.checkpoint), dataset: string(.dataset),
-                saeVariantLabel: string(.saveVariantLabel), attributions: string(.attributions))
+                saeVariantLabel: string(.saeVariantLabelKey), attributions: string(.attributions))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -109,7 +116,7 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
       try c.encodeIfPresent(randomSeed, forKey: .randomSeed)
       try c.encodeIfPresent(checkpoint, forKey: .checkpoint)
       try c.encodeIfPresent(dataset, forKey: .dataset)
-      try c.encodeIfPresent(saeVariantLabel, forKey: .saveVariantLabel)
+      try c.encodeIfPresent(saeVariantLabel, forKey: .saeVariantLabelKey)
       try c.encodeIfPresent(attributions, forKey: .attributions)
     }
   }
@@ -154,20 +161,17 @@ public struct AblationMetadata: Codable, Equatable, Sendable {
     return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
   }
 
-  /// Reads a sidecar; a one-line error names the file when it is not a JSON object.
-  public static func read(_ url: URL) throws -> AblationMetadata {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-      throw ExperimentError("cannot read \(url.path): \(error.localizedDescription)")
+  /// Parses a sidecar's bytes; a one-line error names `source` when they are not a JSON object or not a sidecar.
+  public static func decode(_ data: Data, source: String) throws -> AblationMetadata {
+    let object: Any
+    do { object = try JSONSerialization.jsonObject(with: data) } catch {
+      throw ExperimentError("\(source) is not valid JSON: \(error.localizedDescription)")
     }
-    guard let object = try? JSONSerialization.jsonObject(with: data) else {
-      throw ExperimentError("\(url.path) is not valid JSON")
-    }
-    guard object is [String: Any] else { throw ExperimentError("\(url.path) is not a JSON object") }
+    guard object is [String: Any] else { throw ExperimentError("\(source) is not a JSON object") }
     do {
       return try JSONDecoder().decode(AblationMetadata.self, from: data)
     } catch {
-      throw ExperimentError("\(url.path) is not an ablation sidecar: \(error)")
+      throw ExperimentError("\(source) is not an ablation sidecar: \(error)")
     }
   }
 }

@@ -60,28 +60,48 @@ public struct AttributionMetadata: Equatable, Sendable {
 /// Attribution files: one F32 tensor [F_up, F_down] per pair key (rows = source features) plus the
 /// reference's metadata (spec section 4).
 public enum AttributionFile {
-  /// Writes the matrices and metadata atomically.
+  /// Writes the matrices and metadata atomically. Matrices holding a NaN or an infinity are refused (naming
+  /// the pair) before anything is written.
   public static func write(_ tensors: [String: Tensor], metadata: AttributionMetadata, to url: URL) throws {
     for (key, t) in tensors where t.rank != 2 {
       throw ExperimentError("attribution \(key) must be a matrix, got shape \(t.shape)")
     }
-    try SafeTensors.write(SafeTensorsFile(tensors: tensors, metadata: metadata.dictionary), to: url)
+    let file = SafeTensorsFile(tensors: tensors, metadata: metadata.dictionary)
+    if let bad = file.firstNonFinite {
+      throw ExperimentError("refusing to write attributions with non-finite values to \(url.path): pair \(bad); nothing was written")
+    }
+    try SafeTensors.write(file, to: url)
   }
 
   /// The matrices and metadata of a file.
   public static func read(_ url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-    let file = try SafeTensors.read(contentsOf: url)
+    try decode(try AtomicFile.read(url), source: url.path)
+  }
+
+  /// The matrices and metadata of a file's bytes; errors name `source`. Every tensor must be a float matrix.
+  public static func decode(_ data: Data, source: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    let file = try SafeTensors.decode(data, source: source)
+    if let name = file.intTensors.keys.sorted().first {
+      throw ExperimentError("\(source): '\(name)' is an integer tensor, attributions are float matrices")
+    }
+    if let (name, t) = file.tensors.sorted(by: { $0.key < $1.key }).first(where: { $0.value.rank != 2 }) {
+      throw ExperimentError("\(source): attributions '\(name)' have shape \(t.shape), not a matrix")
+    }
     return (file.tensors, file.metadata)
   }
 
   /// The matrix of `pair` in `tensors` (read from `source`), checked against the pair's SAE sizes and for
   /// finite values.
   public static func matrix(_ tensors: [String: Tensor], for pair: CircuitPair, source: String) throws -> Tensor {
-    let key = pair.attributionKey
+    try matrix(tensors, key: pair.attributionKey, shape: [pair.upstream.featureCount, pair.downstream.featureCount],
+               source: source)
+  }
+
+  /// The matrix `key` in `tensors` (read from `source`), checked to have `shape` [F_up, F_down] and finite values.
+  public static func matrix(_ tensors: [String: Tensor], key: String, shape expected: [Int], source: String) throws -> Tensor {
     guard let t = tensors[key] else {
       throw ExperimentError("\(source) has no attributions '\(key)' (keys: \(tensors.keys.sorted().joined(separator: ", ")))")
     }
-    let expected = [pair.upstream.featureCount, pair.downstream.featureCount]
     guard t.shape == expected else {
       throw ExperimentError("\(source): attributions '\(key)' have shape \(t.shape), the checkpoint's SAEs need \(expected)")
     }

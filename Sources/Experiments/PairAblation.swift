@@ -81,8 +81,9 @@ public final class PairAblation {
   }
 
   /// Runs the sweep over `counts` (ascending, each ≤ F_up·F_down) with edges taken from the front of
-  /// `order` (a ranking of all edges); `body` receives each point as it is done.
-  public func sweep(order: [Int32], counts: [Int], body: (AblationPoint) throws -> Void) throws {
+  /// `order` (a ranking of all edges); `body` receives each point as it is done. Counts in `skipping` (points
+  /// already done) are passed over without computing them; the others come out as in a full sweep.
+  public func sweep(order: [Int32], counts: [Int], skipping: Set<Int> = [], body: (AblationPoint) throws -> Void) throws {
     guard order.count == totalEdges else {
       throw ExperimentError("the edge order has \(order.count) edges, the pair has \(totalEdges)")
     }
@@ -101,6 +102,7 @@ public final class PairAblation {
         parents.add(edge: order[next])
         next += 1
       }
+      if skipping.contains(n) { continue }
       let full = n == totalEdges
       let mags = full ? unprunedMagnitudes : prunedMagnitudes(parents)
       let logits = self.logits(magnitudes: mags)

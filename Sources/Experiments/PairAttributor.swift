@@ -16,14 +16,14 @@ public protocol PairAttributor: AnyObject {
 
 extension PairAttributor {
   /// Resets `loader` and feeds it `batches` batches (the reference resets before each layer, so every pair
-  /// sees the same batches); `progress` is called after each batch with the number done.
-  public func run(loader: inout TokenDataLoader, batches: Int, progress: ((Int) -> Void)? = nil) throws -> [String: Tensor] {
+  /// sees the same batches); `progress` is called after each batch with the number done (an error it throws stops the run).
+  public func run(loader: inout TokenDataLoader, batches: Int, progress: ((Int) throws -> Void)? = nil) throws -> [String: Tensor] {
     guard batches > 0 else { throw ExperimentError("the number of batches must be positive, got \(batches)") }
     loader.reset()
     for b in 0..<batches {
       let (x, _) = try loader.nextBatch()
       try accumulate(x)
-      progress?(b + 1)
+      try progress?(b + 1)
     }
     return attributions()
   }

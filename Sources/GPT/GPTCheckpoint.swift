@@ -17,22 +17,51 @@ public enum GPTCheckpoint {
     guard FileManager.default.fileExists(atPath: url.path) else {
       throw GPTError("no GPT checkpoint at \(directory.path): \(configFile) is missing")
     }
+    let data: Data
     do {
-      return try JSONDecoder().decode(GPTConfig.self, from: Data(contentsOf: url))
+      data = try Data(contentsOf: url)
+    } catch {
+      throw GPTError("cannot read \(url.path): \(error.localizedDescription)")
+    }
+    return try decodeConfig(data, source: url.path)
+  }
+
+  /// Parses and validates `model.json` bytes; errors name `source`.
+  public static func decodeConfig(_ data: Data, source: String) throws -> GPTConfig {
+    let config: GPTConfig
+    do {
+      config = try JSONDecoder().decode(GPTConfig.self, from: data)
     } catch let e as DecodingError {
-      throw GPTError("\(url.path) is not a valid model.json: \(describe(e))")
+      throw GPTError("\(source) is not a valid model.json: \(describe(e))")
+    }
+    do {
+      try config.validate()
+    } catch let e as GPTError {
+      throw GPTError("\(source): \(e.description)")
+    }
+    return config
+  }
+
+  /// Throws unless a weights file of `bytes` bytes can hold `config`'s weights (at 2 bytes a weight, the
+  /// smallest dtype), so that a corrupt model.json cannot make the loader allocate more than the file holds.
+  public static func checkSize(_ config: GPTConfig, weightsBytes bytes: Int, source: String) throws {
+    let needed = config.minimumWeightCount
+    guard let needed, needed <= bytes / 2 else {
+      throw GPTError("\(source) holds \(bytes) bytes, too few for the \(needed.map { "\($0)" } ?? "astronomically many") weights model.json describes")
     }
   }
 
   /// Loads the model in `directory`; strict about missing, unexpected and mis-shaped tensors.
   public static func load(from directory: URL) throws -> GPT {
     let config = try loadConfig(from: directory)
-    let model = try GPT(config: config)
     let url = directory.appendingPathComponent(weightsFile)
     guard FileManager.default.fileExists(atPath: url.path) else {
       throw GPTError("no GPT weights at \(directory.path): \(weightsFile) is missing")
     }
-    let file = try SafeTensors.read(contentsOf: url)
+    let data = try AtomicFile.read(url)
+    try checkSize(config, weightsBytes: data.count, source: url.path)
+    let model = try GPT(config: config)
+    let file = try SafeTensors.decode(data, source: url.path)
     var state = file.tensors
     // The tied embedding: stored as lm_head.weight (reference) or transformer.wte.weight (either is accepted).
     if let head = state.removeValue(forKey: headName) {
@@ -53,12 +82,16 @@ public enum GPTCheckpoint {
   }
 
   /// Writes `model.json` and `model.safetensors` into `directory` (created if needed), each atomically.
+  /// Weights holding a NaN or an infinity are refused before anything is written.
   public static func save(_ model: GPT, to directory: URL) throws {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var tensors: [String: Tensor] = [:]
     for (name, p) in model.namedParameters { tensors[name == tiedName ? headName : name] = p.value }
-    try SafeTensors.write(SafeTensorsFile(tensors: tensors, metadata: [tiedName: headName]),
-                          to: directory.appendingPathComponent(weightsFile))
+    let file = SafeTensorsFile(tensors: tensors, metadata: [tiedName: headName])
+    if let bad = file.firstNonFinite {
+      throw GPTError("refusing to write a GPT checkpoint with non-finite weights into \(directory.path): \(bad); the previous checkpoint is kept")
+    }
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try SafeTensors.write(file, to: directory.appendingPathComponent(weightsFile))
     try AtomicFile.write(try configJSON(model.config), to: directory.appendingPathComponent(configFile))
   }
 

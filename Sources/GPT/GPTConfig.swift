@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// How a block normalises its inputs (the reference's `norm_strategy`).
 public enum NormStrategy: String, Codable, Sendable, CaseIterable {
@@ -58,6 +59,28 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     try c.encode(normStrategy, forKey: .normStrategy)
   }
 
+  /// A lower bound of the number of weights (the embeddings and every block's four matrices, 12·n_embd²),
+  /// or nil when it overflows `Int`.
+  public var minimumWeightCount: Int? {
+    func product(_ factors: Int...) -> Int? {
+      var p = 1
+      for f in factors {
+        let (q, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { return nil }
+        p = q
+      }
+      return p
+    }
+    var total = 0
+    for part in [product(vocabSize, nEmbd), product(blockSize, nEmbd), product(nLayer, 12, nEmbd, nEmbd)] {
+      guard let part else { return nil }
+      let (sum, overflow) = total.addingReportingOverflow(part)
+      if overflow { return nil }
+      total = sum
+    }
+    return total
+  }
+
   /// Throws a one-line error when the dimensions are inconsistent.
   public func validate() throws {
     func fail(_ m: String) -> GPTError { GPTError("invalid GPT config: \(m)") }
@@ -71,5 +94,5 @@ public struct GPTConfig: Codable, Equatable, Sendable {
 /// A one-line error from the GPT module (bad configuration, checkpoint or input).
 public struct GPTError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }

@@ -13,21 +13,29 @@ public enum SAECheckpoint {
   public static func sharedFile(_ group: Int) -> String { "sae.shared.\(group).safetensors" }
 
   /// Writes sae.json, the files of the SAEs at `indices` (default: all) and the shared files of groups
-  /// whose writer is among them. Every file is written atomically.
+  /// whose writer is among them. Every file is written atomically; weights holding a NaN or an infinity are
+  /// refused (naming the SAE) before anything is written.
   public static func save(_ set: SAESet, config: SAEConfig, to directory: URL, indices: [Int]? = nil) throws {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent("sae.json"))
     let chosen = Set(indices ?? Array(set.saes.indices))
+    var files: [(name: String, what: String, file: SafeTensorsFile)] = []
     for i in chosen.sorted() {
       var tensors: [String: Tensor] = [:]
       for (name, p) in set.saes[i].checkpointParameters { tensors[name] = p.value }
-      try SafeTensors.write(SafeTensorsFile(tensors: tensors), to: directory.appendingPathComponent(saeFile(i)))
+      files.append((saeFile(i), "SAE \(set.saes[i].key)", SafeTensorsFile(tensors: tensors)))
     }
     for shared in set.groups where chosen.contains(set.groupWriters[shared.group] ?? -1) {
       var tensors: [String: Tensor] = [:]
       for (name, p) in shared.namedParameters { tensors[name] = p.value }
-      try SafeTensors.write(SafeTensorsFile(tensors: tensors), to: directory.appendingPathComponent(sharedFile(shared.group)))
+      files.append((sharedFile(shared.group), "the shared weights of group \(shared.group)", SafeTensorsFile(tensors: tensors)))
     }
+    for f in files {
+      if let bad = f.file.firstNonFinite {
+        throw SAEError("refusing to write a checkpoint with non-finite weights of \(f.what) into \(directory.path): \(bad); the previous checkpoint is kept")
+      }
+    }
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent("sae.json"))
+    for f in files { try SafeTensors.write(f.file, to: directory.appendingPathComponent(f.name)) }
   }
 
   /// Loads the parameters of every SAE and group from `directory` into `set` (strict names and shapes).

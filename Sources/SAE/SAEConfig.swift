@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import Tensor
 
 /// The contents of a checkpoint's `sae.json`: dictionary sizes, variant, TopK k per SAE, and SAE keys.
 public struct SAEConfig: Codable, Equatable, Sendable {
@@ -72,11 +73,30 @@ public struct SAEConfig: Codable, Equatable, Sendable {
     guard FileManager.default.fileExists(atPath: url.path) else {
       throw SAEError("no SAE checkpoint at \(directory.path): sae.json is missing")
     }
+    let data: Data
     do {
-      return try JSONDecoder().decode(SAEConfig.self, from: Data(contentsOf: url))
-    } catch let e as DecodingError {
-      throw SAEError("\(url.path) is not a valid sae.json: \(describe(e))")
+      data = try Data(contentsOf: url)
+    } catch {
+      throw SAEError("cannot read \(url.path): \(error.localizedDescription)")
     }
+    return try decode(data, source: url.path)
+  }
+
+  /// Parses `sae.json` bytes (not yet validated against a GPT: `validate(for:)`); errors name `source`.
+  public static func decode(_ data: Data, source: String) throws -> SAEConfig {
+    do {
+      return try JSONDecoder().decode(SAEConfig.self, from: data)
+    } catch let e as DecodingError {
+      throw SAEError("\(source) is not a valid sae.json: \(describe(e))")
+    }
+  }
+
+  /// A lower bound of the number of weights the SAEs hold on a GPT of width `nEmbd`: the largest SAE's
+  /// encoder (for weight-sharing variants, the shared matrix); nil when it overflows `Int`.
+  public func minimumWeightCount(nEmbd: Int) -> Int? {
+    guard let largest = nFeatures.max() else { return 0 }
+    let (count, overflow) = largest.multipliedReportingOverflow(by: nEmbd)
+    return overflow ? nil : count
   }
 
   /// `sae.json` bytes in the reference's key order and spacing.
@@ -91,5 +111,5 @@ public struct SAEConfig: Codable, Equatable, Sendable {
 /// A one-line error from the SAE module (bad configuration, checkpoint or input).
 public struct SAEError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }

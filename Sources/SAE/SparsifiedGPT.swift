@@ -37,6 +37,16 @@ public final class SparsifiedGPT {
   public static func load(from directory: URL) throws -> SparsifiedGPT {
     let gpt = try GPTCheckpoint.load(from: directory)
     let config = try SAEConfig.load(from: directory)
+    try config.validate(for: gpt.config)
+    // A corrupt sae.json must not make the SAEs allocate more than their files hold (2 bytes a weight at least).
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    let bytes = names.filter { $0.hasPrefix("sae.") && $0.hasSuffix(".safetensors") }.reduce(0) { total, name in
+      let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+      return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
+    }
+    guard let needed = config.minimumWeightCount(nEmbd: gpt.config.nEmbd), needed <= bytes / 2 else {
+      throw SAEError("the SAE files in \(directory.path) hold \(bytes) bytes, too few for the SAEs sae.json describes (n_features \(config.nFeatures))")
+    }
     let model = try SparsifiedGPT(gpt: gpt, config: config)
     try SAECheckpoint.load(into: model.saeSet, from: directory)
     return model

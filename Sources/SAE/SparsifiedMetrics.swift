@@ -49,6 +49,26 @@ public struct SparsifiedMetrics: Sendable {
   }
 }
 
+extension SparsifiedMetrics {
+  /// The first NaN or infinite metric, naming its SAE ("SAE 1_act's reconstruction loss is nan"): the
+  /// clean CE loss first (a fault of the GPT), then each key in `keys` order, then the compound increase;
+  /// nil when every value is finite.
+  public func firstNonFinite(keys: [SAEKey]) -> String? {
+    if !ceLoss.isFinite { return "the clean CE loss (no SAE patched) is \(ceLoss)" }
+    let fields: [(String, [SAEKey: Float])] = [
+      ("L0", l0), ("SAE loss", saeLoss), ("reconstruction loss", reconstruct), ("stream L1", streamL1),
+      ("CE-loss increase", ceIncrease), ("Jacobian L1", jacobianL1)]
+    for key in keys {
+      for (name, values) in fields {
+        if let v = values[key], !v.isFinite { return "SAE \(key)'s \(name) is \(v)" }
+      }
+      if let chunks = chunkL0[key], let v = chunks.first(where: { !$0.isFinite }) { return "SAE \(key)'s chunk L0 is \(v)" }
+    }
+    if !compoundCEIncrease.isFinite { return "the compound CE-loss increase (every SAE patched) is \(compoundCEIncrease)" }
+    return nil
+  }
+}
+
 extension SparsifiedGPT {
   /// Whether CE increases are reported per pair (JSAE and FF-block models) instead of per SAE.
   public var reportsPairs: Bool {

@@ -13,6 +13,7 @@ public final class TensorStorage: @unchecked Sendable {
     precondition(count >= 0, "negative element count \(count)")
     self.count = count
     self.pointer = BufferPool.shared.take(count)
+    if TensorMemory.tracking { TensorMemory.tracker.change(by: count) }
   }
 
   /// Allocates storage for `count` floats set to zero.
@@ -21,7 +22,10 @@ public final class TensorStorage: @unchecked Sendable {
     if count > 0 { memset(pointer, 0, count * MemoryLayout<Float>.stride) }
   }
 
-  deinit { BufferPool.shared.give(pointer, count) }
+  deinit {
+    if TensorMemory.tracking { TensorMemory.tracker.change(by: -count) }
+    BufferPool.shared.give(pointer, count)
+  }
 
   /// A new storage holding a copy of these values.
   public func copy() -> TensorStorage {
@@ -31,20 +35,65 @@ public final class TensorStorage: @unchecked Sendable {
   }
 }
 
-/// Statistics of the buffer pool behind large tensors.
+/// Statistics of the buffer pool behind large tensors, and (with GPTCIRCUITS_TENSOR_MEMORY=1 in the
+/// environment) the peak of the bytes held by live tensors, printed on stderr at exit — to compare a tool's
+/// peak RSS with what its tensors need.
 public enum TensorMemory {
   /// Large allocations served from the pool, allocated fresh, and the floats the pool holds now.
   public static var poolStatistics: (hits: Int, misses: Int, pooledFloats: Int) {
     let s = BufferPool.shared.statistics
     return (s.hits, s.misses, s.pooled)
   }
+
+  /// Whether live tensor bytes are tracked (GPTCIRCUITS_TENSOR_MEMORY=1).
+  static let tracking: Bool = {
+    guard ProcessInfo.processInfo.environment["GPTCIRCUITS_TENSOR_MEMORY"] == "1" else { return false }
+    atexit {
+      let t = TensorMemory.tracker.snapshot
+      let line = String(format: "tensor memory: peak %.1f MiB in live tensors, %.1f MiB in live tensors and the pool together\n",
+                        Double(t.peakLive) * 4 / 1_048_576, Double(t.peakHeld) * 4 / 1_048_576)
+      FileHandle.standardError.write(Data(line.utf8))
+    }
+    return true
+  }()
+
+  static let tracker = Tracker()
+
+  /// Floats in live tensors now and at their peak; floats in live tensors and the pool together at their peak.
+  final class Tracker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var live = 0, peakLive = 0, peakHeld = 0
+
+    func change(by floats: Int) {
+      lock.lock()
+      live += floats
+      peakLive = Swift.max(peakLive, live)
+      peakHeld = Swift.max(peakHeld, live + BufferPool.shared.pooledEstimate)
+      lock.unlock()
+    }
+
+    var snapshot: (peakLive: Int, peakHeld: Int) {
+      lock.lock()
+      defer { lock.unlock() }
+      return (peakLive, peakHeld)
+    }
+  }
 }
 
-/// Recycles large float buffers by exact size. Thread-safe; bounded in total bytes.
+/// Recycles large float buffers by exact size. Thread-safe and bounded: the floats it holds plus those of live
+/// large buffers never exceed twice the peak of live large buffers so far (nor 1 GiB in the pool), so recycling
+/// never makes a process hold more than twice what its tensors needed at their peak. A training loop, which
+/// allocates the same sizes every step, gets every buffer back from the pool (its steps need up to ~1.8× their
+/// peak in flight and pooled: buffers freed early in a step are taken again later); a run of new sizes (an
+/// evaluation, a generation growing its sequence) evicts pooled buffers, largest first, instead of adding to
+/// them. Large buffers are mapped and unmapped directly, so that memory they release goes back to the system
+/// at once (malloc would keep freed chunks of its heap resident).
 final class BufferPool: @unchecked Sendable {
   static let shared = BufferPool()
   private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
   private var pooledFloats = 0
+  /// Floats in large buffers handed out and not yet returned, and their peak.
+  private var liveFloats = 0, peakLiveFloats = 0
   private let lock = NSLock()
   /// Buffers smaller than this are not pooled (malloc handles them well).
   private let minimumCount = 16 * 1024
@@ -56,8 +105,10 @@ final class BufferPool: @unchecked Sendable {
 
   func take(_ count: Int) -> UnsafeMutablePointer<Float> {
     let n = Swift.max(count, 1)
+    var evicted: [UnsafeMutablePointer<Float>] = [], evictedSizes: [Int] = []
     if n >= minimumCount {
       lock.lock()
+      liveFloats += n
       if var list = free[n], let p = list.popLast() {
         free[n] = list.isEmpty ? nil : list
         pooledFloats -= n
@@ -66,26 +117,60 @@ final class BufferPool: @unchecked Sendable {
         return p
       }
       misses += 1
+      peakLiveFloats = Swift.max(peakLiveFloats, liveFloats)
+      // Keep live + pooled within twice the peak: evict the largest pooled buffers first.
+      while pooledFloats > 0 && liveFloats + pooledFloats > 2 * peakLiveFloats, let size = free.keys.max() {
+        var list = free[size]!
+        evicted.append(list.removeLast())
+        evictedSizes.append(size)
+        free[size] = list.isEmpty ? nil : list
+        pooledFloats -= size
+      }
       lock.unlock()
     }
-    let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
+    for (p, size) in zip(evicted, evictedSizes) { Self.release(p, pooledCount: size) }
+    guard n >= minimumCount else {
+      let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
+      return raw.bindMemory(to: Float.self, capacity: n)
+    }
+    let bytes = n * MemoryLayout<Float>.stride
+    guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | Self.anonymous, -1, 0), raw != MAP_FAILED else {
+      fatalError("cannot allocate \(bytes) bytes for a tensor: \(String(cString: strerror(errno)))")
+    }
     return raw.bindMemory(to: Float.self, capacity: n)
+  }
+
+  #if canImport(Glibc)
+  private static let anonymous = MAP_ANONYMOUS
+  #else
+  private static let anonymous = MAP_ANON
+  #endif
+
+  /// Returns a large (mapped) buffer of `count` floats to the system.
+  private static func release(_ p: UnsafeMutablePointer<Float>, pooledCount count: Int) {
+    munmap(UnsafeMutableRawPointer(p), count * MemoryLayout<Float>.stride)
   }
 
   func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     let n = Swift.max(count, 1)
     if n >= minimumCount {
       lock.lock()
-      if pooledFloats + n <= capacity {
+      liveFloats -= n
+      if pooledFloats + n <= capacity && liveFloats + pooledFloats + n <= 2 * peakLiveFloats {
         free[n, default: []].append(p)
         pooledFloats += n
         lock.unlock()
         return
       }
       lock.unlock()
+      Self.release(p, pooledCount: n)
+      return
     }
     UnsafeMutableRawPointer(p).deallocate()
   }
+
+  /// The floats pooled now, read without the lock (for memory statistics only).
+  var pooledEstimate: Int { pooledFloats }
 
   /// (hits, misses, floats currently pooled).
   var statistics: (hits: Int, misses: Int, pooled: Int) {
@@ -97,7 +182,7 @@ final class BufferPool: @unchecked Sendable {
   /// Returns every pooled buffer to the system.
   func drain() {
     lock.lock()
-    for (_, list) in free { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
+    for (size, list) in free { for p in list { Self.release(p, pooledCount: size) } }
     free = [:]
     pooledFloats = 0
     lock.unlock()

@@ -68,14 +68,14 @@ public final class GPTTrainer: ResumableTrainer {
       let loss = try model.loss(x, targets: y)
       let value = loss.value.scalar
       guard value.isFinite else {
-        throw TrainingError("loss became \(value) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
+        throw nonFiniteStop("loss became \(value) at step \(step)" + (NonFinite.locate(in: model, tokens: x).map { " (first non-finite: \($0))" } ?? ""))
       }
       total += value / Float(accumulation)
       (accumulation == 1 ? loss : loss * (1 / Float(accumulation))).backward()
     }
     let norm = clipGradNorm(model.parameters, maxNorm: config.gradClip ?? .infinity)
     guard norm.isFinite else {
-      throw TrainingError("gradient norm became \(norm) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
+      throw nonFiniteStop("gradient norm became \(norm) at step \(step)" + NonFinite.gradientNote(model.namedParameters))
     }
     optimizer.learningRate = learningRate
     optimizer.step()
@@ -85,6 +85,11 @@ public final class GPTTrainer: ResumableTrainer {
   public func evaluate(step: Int) throws -> [(String, LogValue)] {
     let loss = try GPTEvaluation.meanLoss(model: model, loader: &valLoader, batches: config.evalSteps)
     lastValLoss = loss
+    guard loss.isFinite else {
+      valLoader.reset()
+      let place = try NonFinite.locate(in: model, tokens: valLoader.nextBatch().0).map { " (first non-finite: \($0))" } ?? ""
+      throw nonFiniteStop("val loss became \(loss) at the evaluation after step \(step)\(place)")
+    }
     var saved = false
     if step > 0 && loss <= bestValLoss {
       bestValLoss = loss
@@ -94,6 +99,11 @@ public final class GPTTrainer: ResumableTrainer {
       saved = true
     }
     return [("loss", .float(loss)), ("checkpoint", .bool(saved))]
+  }
+
+  /// The error that stops the run on a non-finite value, naming the last good checkpoint.
+  func nonFiniteStop(_ what: String) -> TrainingError {
+    NonFinite.stop(what, runDirectory: runDirectory, checkpoint: bestStep.map { "step \($0)" })
   }
 
   struct ResumeState: Codable {

@@ -18,18 +18,31 @@ public struct ResumeStore {
       || FileManager.default.fileExists(atPath: previous.appendingPathComponent("state.json").path)
   }
 
-  /// Writes `files` (name → safetensors content) and `state` (as state.json), then swaps them in.
+  /// Writes `files` (name → safetensors content) and `state` (as state.json), then swaps them in. A tensor
+  /// holding a NaN or an infinity is refused before anything is written; when a write fails (a full disk),
+  /// the unfinished state is removed and the previous one stays in place.
   public func save<State: Encodable>(files: [String: SafeTensorsFile], state: State) throws {
+    for name in files.keys.sorted() {
+      if let bad = files[name]!.firstNonFinite {
+        throw TrainingError("refusing to write a resume state with non-finite values into \(directory.path): \(name) \(bad); the previous resume state is kept")
+      }
+    }
     let fm = FileManager.default
     try? fm.removeItem(at: partial)
-    try fm.createDirectory(at: partial, withIntermediateDirectories: true)
-    for (name, file) in files { try SafeTensors.write(file, to: partial.appendingPathComponent(name)) }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try AtomicFile.write(try encoder.encode(state), to: partial.appendingPathComponent("state.json"))
+    do {
+      try fm.createDirectory(at: partial, withIntermediateDirectories: true)
+      for name in files.keys.sorted() { try SafeTensors.write(files[name]!, to: partial.appendingPathComponent(name)) }
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try AtomicFile.write(try encoder.encode(state), to: partial.appendingPathComponent("state.json"))
+    } catch {
+      try? fm.removeItem(at: partial)
+      throw TrainingError("cannot write the resume state of \(runDirectory.path) (the previous one is kept): \(error)")
+    }
     try? fm.removeItem(at: previous)
     if fm.fileExists(atPath: directory.path) { try fm.moveItem(at: directory, to: previous) }
     try fm.moveItem(at: partial, to: directory)
+    AtomicFile.syncDirectory(runDirectory.path)
     try? fm.removeItem(at: previous)
   }
 

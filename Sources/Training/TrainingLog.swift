@@ -58,8 +58,12 @@ public final class RunLogger {
       throw TrainingError("cannot open \(url.path) for writing")
     }
     defer { try? handle.close() }
-    handle.seekToEndOfFile()
-    handle.write(Data((text + "\n").utf8))
+    do {
+      try handle.seekToEnd()
+      try handle.write(contentsOf: Data((text + "\n").utf8))
+    } catch {
+      throw TrainingError("cannot append to \(url.path): \(error.localizedDescription)")
+    }
   }
 }
 
@@ -72,20 +76,20 @@ public enum Terminal {
   /// Writes a line to stderr (clearing a progress line first).
   public static func line(_ text: String) {
     clearProgress()
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
   }
 
   /// Shows `text` as the progress line (terminal only).
   public static func progress(_ text: String) {
     guard isInteractive else { return }
-    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + text).utf8))
+    try? FileHandle.standardError.write(contentsOf: Data(("\r\u{1B}[2K" + text).utf8))
     progressShown = true
   }
 
   /// Removes the progress line.
   public static func clearProgress() {
     guard progressShown else { return }
-    FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[2K".utf8))
     progressShown = false
   }
 
@@ -102,7 +106,7 @@ public enum Terminal {
 /// A one-line error from training (bad configuration, data, non-finite loss, resume state).
 public struct TrainingError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }
 
 /// Monotonic wall-clock seconds.

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// What the training loop drives: one optimisation step, evaluation with checkpointing, resume state.
 public protocol TrainingTask: AnyObject {
@@ -50,11 +51,7 @@ public struct TrainingLoop {
   /// Runs the schedule on `task`. Returns the last completed step.
   @discardableResult
   public func run(_ task: TrainingTask) throws -> Int {
-    let run = TrainingRun(loop: self, task: task)
-    try run.start()
-    while try run.advance() { Terminal.progress(run.progressText) }
-    Terminal.clearProgress()
-    return run.step
+    try TrainingRun(loop: self, task: task).runToEnd()
   }
 }
 
@@ -67,6 +64,16 @@ public final class TrainingRun {
   public private(set) var step: Int
   /// Whether the run reached its last step or its `stopAfter` step.
   public private(set) var isDone = false
+  /// The step of the resume state on disk as far as this run knows (the step a resumed run starts after).
+  public private(set) var resumeStateStep: Int?
+  /// How messages name the run, and its directory.
+  public var label = "run"
+  public var directory: URL?
+  /// The claim on the run directory, held as long as the run exists.
+  var lock: DirectoryLock?
+  /// Polled by `runToEnd` before each step: a signal number stops the run there (`StopRequest.pending` by
+  /// default, i.e. SIGINT or SIGTERM once a tool installed the handlers).
+  public var stopRequest: () -> Int32? = { StopRequest.pending }
   private var startTime = 0.0
   private var lastLoss: [Float] = []
 
@@ -74,6 +81,33 @@ public final class TrainingRun {
     self.loop = loop
     self.task = task
     step = loop.firstStep - 1
+    resumeStateStep = loop.firstStep > 1 ? step : nil
+  }
+
+  /// Runs the schedule to its end (see `TrainingLoop`); returns the last completed step. A stop request
+  /// (`stopRequest`) is honoured between steps: the resume state of the last completed step is written and
+  /// `StopError` thrown.
+  public func runToEnd() throws -> Int {
+    try start()
+    while !isDone {
+      if let signal = stopRequest() {
+        Terminal.clearProgress()
+        try stop()
+        throw StopError.training(signal: signal, [self])
+      }
+      try advance()
+      Terminal.progress(progressText)
+    }
+    Terminal.clearProgress()
+    return step
+  }
+
+  /// Writes the resume state of the last completed step unless it is on disk already (for a stop between
+  /// steps; the run can continue from it with `--resume`).
+  public func stop() throws {
+    guard resumeStateStep != step else { return }
+    try task.saveResumeState(step: step)
+    resumeStateStep = step
   }
 
   /// Evaluates at step 0 for a new run; starts the clock.
@@ -105,11 +139,12 @@ public final class TrainingRun {
       try evaluate(step: step)
       if loop.milestones.contains(step) { try task.keepCheckpoint(step: step) }
       try task.saveResumeState(step: step)
+      resumeStateStep = step
     }
     if step >= loop.schedule.maxSteps {
       isDone = true
     } else if let stopAfter = loop.stopAfter, step >= stopAfter {
-      if !evaluated { try task.saveResumeState(step: step) }
+      try stop()
       isDone = true
     }
     return !isDone
@@ -159,22 +194,44 @@ extension ResumableTrainer {
     if let bad = milestones.sorted().first(where: { $0 < 1 || $0 > config.maxSteps || !loop.evaluates(after: $0) }) {
       throw TrainingError("milestone step \(bad) of run \(config.name) is not an evaluation step (multiples of eval_interval \(config.evalInterval), or max_steps \(config.maxSteps))")
     }
+    let lock = try DirectoryLock(directory: runDirectory, subject: "run directory \(runDirectory.path)",
+                                 notice: { if self.logger.echo { Terminal.line($0) } })
+    removeInterruptedWrites()
     var first = 1
     if resume {
       first = try loadResumeState() + 1
       try logger.append("resuming \(config.name) after step \(first - 1)", to: .debug)
     } else {
-      try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
       try logger.append(debugLine(), to: .debug)
     }
     var started = loop
     started.firstStep = first
-    return TrainingRun(loop: started, task: self)
+    let run = TrainingRun(loop: started, task: self)
+    run.label = config.name
+    run.directory = runDirectory
+    run.lock = lock
+    return run
   }
 
   /// Runs the schedule (see `prepareRun`) to its end or to `stopAfter`. Returns the last completed step.
   func runLoop(resume: Bool, stopAfter: Int?, milestones: Set<Int> = []) throws -> Int {
-    try prepareRun(resume: resume, stopAfter: stopAfter, milestones: milestones).loop.run(self)
+    try prepareRun(resume: resume, stopAfter: stopAfter, milestones: milestones).runToEnd()
+  }
+
+  /// Removes what writes cut short by a crash left in the run directory (temporary files of atomic writes,
+  /// an unfinished resume state or milestone copy), with a notice. Only called while holding the run's lock.
+  func removeInterruptedWrites() {
+    let fm = FileManager.default
+    var removed = AtomicFile.removeStaleTemporaries(in: runDirectory)
+    let partial = ResumeStore(runDirectory: runDirectory).partial
+    if fm.fileExists(atPath: partial.path), (try? fm.removeItem(at: partial)) != nil { removed.append(partial.lastPathComponent) }
+    let milestones = runDirectory.appendingPathComponent("milestones")
+    for name in (try? fm.contentsOfDirectory(atPath: milestones.path)) ?? [] where name.hasPrefix(".") && name.contains(".partial-") {
+      if (try? fm.removeItem(at: milestones.appendingPathComponent(name))) != nil { removed.append("milestones/" + name) }
+    }
+    if !removed.isEmpty && logger.echo {
+      Terminal.line("notice: removed what interrupted writes left in \(runDirectory.path): \(removed.joined(separator: ", "))")
+    }
   }
 
   /// Copies the run's checkpoint files (`CheckpointFiles`) into `milestones/step-NNNNNN/` (replacing an

@@ -15,7 +15,8 @@ import Training
 /// 2 steps for IG, of 1 sequence for manual ablation) and the edge-ablation files of the golden layer (the golden IG attributions' ranking, the
 /// first 4 val rows of 128 tokens, N = 1, 16, 256, 2048 and every edge), each point in both layouts with its
 /// metadata sidecar (fixed timestamp, paths and time, so that only computed values can differ). Each entry
-/// is the digest of the sorted list of (file name, SHA-256 of its bytes).
+/// is the digest of the sorted list of (file name, SHA-256 of its bytes); see `digest(of:)` for the two
+/// sidecar fields that describe the result file's bytes.
 ///
 /// Float results depend on the build (debug builds take the kernels' scalar loops, optimised builds their
 /// SIMD paths) and on the number of cores work is split over (partial sums), so the digests are recorded per
@@ -91,13 +92,44 @@ import Training
   }
 
   /// The digest of the files in `directory`: SHA-256 over "name:sha256(bytes)\n" lines sorted by name.
-  static func digest(of directory: URL) throws -> String {
+  /// Ablation sidecars are hashed without their `file_bytes` and `file_fnv1a64` lines, which issue 16
+  /// (`ablate --resume`) added after the digests were recorded; those two must instead be exactly the size
+  /// and FNV-1a digest of the result file the sidecar describes, whose bytes are pinned here.
+  static func digest(of directory: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
     let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
     var lines = ""
     for name in names {
-      lines += "\(name):\(SHA256.hex(try Data(contentsOf: directory.appendingPathComponent(name))))\n"
+      var data = try Data(contentsOf: directory.appendingPathComponent(name))
+      if name.hasSuffix(".safetensors.metadata.json") {
+        let result = try Data(contentsOf: directory.appendingPathComponent(String(name.dropLast(".metadata.json".count))))
+        data = try withoutFileFields(data, describing: result, name: name, sourceLocation: sourceLocation)
+      }
+      lines += "\(name):\(SHA256.hex(data))\n"
     }
     return SHA256.hex(Data(lines.utf8))
+  }
+
+  /// `sidecar` without its lines `"file_bytes" : <size of result>,` and `"file_fnv1a64" : "<digest of result>",`;
+  /// a sidecar lacking either line, exactly so, is an issue.
+  static func withoutFileFields(_ sidecar: Data, describing result: Data, name: String,
+                                sourceLocation: SourceLocation) throws -> Data {
+    let text = try #require(String(data: sidecar, encoding: .utf8), sourceLocation: sourceLocation)
+    var lines = text.components(separatedBy: "\n")
+    for line in ["  \"file_bytes\" : \(result.count),", "  \"file_fnv1a64\" : \"\(AblationResultFile.digest(result))\","] {
+      guard let i = lines.firstIndex(of: line) else {
+        Issue.record("\(name) lacks the line \(line)", sourceLocation: sourceLocation)
+        continue
+      }
+      lines.remove(at: i)
+    }
+    return Data(lines.joined(separator: "\n").utf8)
+  }
+
+  /// The sidecars' digest is FNV-1a (64-bit): its published test values.
+  @Test func sidecarDigestIsFNV1a64() {
+    #expect(AblationResultFile.digest(Data()) == "cbf29ce484222325")
+    #expect(AblationResultFile.digest(Data("a".utf8)) == "af63dc4c8601ec8c")
+    #expect(AblationResultFile.digest(Data("foobar".utf8)) == "85944171f73967e8")
   }
 
   static func scratch(_ label: String) throws -> URL {

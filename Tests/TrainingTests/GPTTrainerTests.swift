@@ -279,11 +279,12 @@ import TestSupport
     #expect(try files.map { try Data(contentsOf: $0) } == before, "the last checkpoint changed")
     _ = try GPTCheckpoint.load(from: healthy.runDirectory)
 
-    // NaN weights from the start: stops at step 1 without writing a checkpoint.
+    // NaN weights from the start: the evaluation at step 0 stops the run, naming the parameter, without
+    // writing a checkpoint.
     let poisoned = try w.trainer(w.config("nan", maxSteps: 5))
     poisoned.model.wpe.weight.updateValue { $0.unsafeMutablePointer()[3] = .nan }
     let nanMessage = try #require(Self.errorMessage { try poisoned.train() })
-    #expect(!nanMessage.contains("\n") && nanMessage.contains("step 1"), "\(nanMessage)")
+    #expect(!nanMessage.contains("\n") && nanMessage.contains("after step 0 (first non-finite: parameter transformer.wpe.weight)"), "\(nanMessage)")
     #expect(!FileManager.default.fileExists(atPath: poisoned.runDirectory.appendingPathComponent("model.safetensors").path))
   }
 

@@ -27,20 +27,13 @@ public struct AblationSeries: Sendable {
       for name in names.sorted() where name.hasSuffix(".safetensors.metadata.json") {
         let metaURL = dir.appendingPathComponent(name)
         let fileURL = dir.appendingPathComponent(String(name.dropLast(".metadata.json".count)))
-        let params = try AblationMetadata.read(metaURL).experimentParams
-        guard let placementLabel = params?.placement, let placement = placementFromLabel(placementLabel),
-              let layer = params?.upstreamLayerIdx, let edges = params?.numEdges else {
-          throw ExperimentError("\(metaURL.path) lacks experiment_params.placement / upstream_layer_idx / num_edges")
-        }
-        if let s = params?.edgeSelectionStrategy, s != selection.rawValue { continue }
+        let sidecar = try AblationResultFile.Sidecar.decode(try AtomicFile.read(metaURL), source: metaURL.path)
+        if let s = sidecar.selection, s != selection.rawValue { continue }
         guard FileManager.default.fileExists(atPath: fileURL.path) else {
           throw ExperimentError("\(fileURL.path) is missing (its metadata sidecar exists)")
         }
-        let file = try SafeTensors.read(contentsOf: fileURL)
-        guard let kl = file.tensors["kl_divergence_full_model"] else {
-          throw ExperimentError("\(fileURL.path) has no kl_divergence_full_model tensor")
-        }
-        values[placement, default: [:]][layer, default: [:]][edges] = kl.scalars
+        let kl = try AblationResultFile.klFullModel(try AtomicFile.read(fileURL), source: fileURL.path)
+        values[sidecar.placement, default: [:]][sidecar.layer, default: [:]][sidecar.edges] = kl.scalars
         found += 1
       }
       if found == 0 { throw ExperimentError("no \(selection.rawValue)-selection ablation results in \(dir.path)") }

@@ -29,16 +29,22 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
   /// Loads GPT-2-style files: `vocab.json` maps token text (bytes written in `ByteLevelAlphabet`) to ids;
   /// `merges.txt` lists merges, one "left right" pair per line, after an optional `#version` line.
   public convenience init(vocabulary: URL, merges: URL, name: String = "gpt2") throws {
-    let vocabData = try Self.readFile(vocabulary, role: "vocabulary")
-    let mergesData = try Self.readFile(merges, role: "merges")
+    try self.init(vocabularyData: try Self.readFile(vocabulary, role: "vocabulary"),
+                  mergesData: try Self.readFile(merges, role: "merges"), name: name,
+                  vocabularySource: vocabulary.path, mergesSource: merges.path)
+  }
+
+  /// A tokenizer from the bytes of `vocab.json` and `merges.txt`; errors name the sources.
+  public convenience init(vocabularyData: Data, mergesData: Data, name: String = "gpt2",
+                          vocabularySource: String = "vocab.json", mergesSource: String = "merges.txt") throws {
     let vocab: [String: Int]
     do {
-      vocab = try JSONDecoder().decode([String: Int].self, from: vocabData)
+      vocab = try JSONDecoder().decode([String: Int].self, from: vocabularyData)
     } catch {
-      throw TokenizerError("\(vocabulary.path): not a JSON object of token → id (\(Self.oneLine(error)))")
+      throw TokenizerError("\(vocabularySource): not a JSON object of token → id (\(Self.oneLine(error)))")
     }
     guard let mergesText = String(data: mergesData, encoding: .utf8) else {
-      throw TokenizerError("\(merges.path): not valid UTF-8 text")
+      throw TokenizerError("\(mergesSource): not valid UTF-8 text")
     }
     var pairs: [(String, String)] = []
     for (index, rawLine) in mergesText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -46,11 +52,11 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
       if line.isEmpty || (index == 0 && line.hasPrefix("#version")) { continue }
       let parts = line.split(separator: " ", omittingEmptySubsequences: false)
       guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw TokenizerError("\(merges.path): line \(index + 1) is not a 'left right' merge pair: \(line.prefix(60))")
+        throw TokenizerError("\(mergesSource): line \(index + 1) is not a 'left right' merge pair: \(line.prefix(60))")
       }
       pairs.append((String(parts[0]), String(parts[1])))
     }
-    try self.init(vocabulary: vocab, merges: pairs, name: name, source: vocabulary.path)
+    try self.init(vocabulary: vocab, merges: pairs, name: name, source: vocabularySource)
   }
 
   /// A tokenizer from an in-memory vocabulary (token text → id) and merge list; `source` names them in errors.

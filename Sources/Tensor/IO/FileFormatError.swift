@@ -5,8 +5,14 @@ public struct FileFormatError: Error, CustomStringConvertible, Equatable, Sendab
 
   /// An error with this description; line breaks are replaced by spaces to keep it on one line.
   public init(_ description: String) {
-    self.description = description.contains(where: \.isNewline)
-      ? description.split(whereSeparator: \.isNewline).joined(separator: " ")
-      : description
+    self.description = description.onOneLine
+  }
+}
+
+extension String {
+  /// The text with its line breaks replaced by spaces, for error messages that must stay on one line (a
+  /// value quoted from a file may hold line breaks).
+  public var onOneLine: String {
+    contains(where: \.isNewline) ? split(whereSeparator: \.isNewline).joined(separator: " ") : self
   }
 }

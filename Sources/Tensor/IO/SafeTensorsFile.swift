@@ -13,3 +13,24 @@ public struct SafeTensorsFile: Sendable {
     self.metadata = metadata
   }
 }
+
+extension SafeTensorsFile {
+  /// The first float tensor (in name order) holding a NaN or an infinity, described for an error message
+  /// ("'h.0.w' holds NaN at index 12"); nil when every value is finite.
+  public var firstNonFinite: String? {
+    for name in tensors.keys.sorted() {
+      if let index = tensors[name]!.firstNonFiniteIndex {
+        let value = tensors[name]!.withUnsafeBufferPointer { $0[index] }
+        return "'\(name)' holds \(value.isNaN ? "NaN" : "\(value)") at index \(index)"
+      }
+    }
+    return nil
+  }
+}
+
+extension Tensor {
+  /// The flat index of the first NaN or infinity, or nil when every element is finite.
+  public var firstNonFiniteIndex: Int? {
+    withUnsafeBufferPointer { b in b.firstIndex { !$0.isFinite } }
+  }
+}

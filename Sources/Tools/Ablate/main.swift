@@ -17,8 +17,11 @@ struct Ablate: ParsableCommand {
       descending, zeros in seeded random order, then negatives) or, with --selection random, in a seeded random \
       order. For each (layer, N) the output directory receives {placement}_{variant}_{selection}_{layer}_{N}\
       .safetensors (feature_magnitudes, logits, kl_divergence vs the unpruned circuit, kl_divergence_full_model; \
-      compact unless --full-tensors) and its .metadata.json sidecar. Paper settings: --edges default --prompts 50 \
-      --seed 125.
+      compact unless --full-tensors) and its .metadata.json sidecar, each written atomically, the sidecar last. \
+      --resume keeps the points whose file and sidecar are complete and were computed with the same settings \
+      (the sidecar records the file's size and digest) and computes the rest. The output directory is locked \
+      (.lock holding the pid) while the sweep lasts; SIGINT or SIGTERM stops after the current point (exit \
+      status 130 or 143). Paper settings: --edges default --prompts 50 --seed 125.
       """)
 
   @Option(help: ArgumentHelp("SAE checkpoint directory (or its name under --checkpoints-dir).", valueName: "dir"))
@@ -54,15 +57,20 @@ struct Ablate: ParsableCommand {
   @Option(help: ArgumentHelp("Output directory.", valueName: "dir"))
   var out: String
 
+  @Flag(help: "Keep the points already complete in the output directory with these settings; compute the rest.")
+  var resume = false
+
   @OptionGroup var common: CommonOptions
 
   func run() throws {
-    do {
-      try ablate()
-    } catch let e as ExperimentError {
-      throw ToolError(e.description)
-    } catch let e as SAEError {
-      throw ToolError(e.description)
+    try withStopOnSignal(stopping: "stopping after the current point") {
+      do {
+        try ablate()
+      } catch let e as ExperimentError {
+        throw ToolError(e.description)
+      } catch let e as SAEError {
+        throw ToolError(e.description)
+      }
     }
   }
 
@@ -112,47 +120,102 @@ struct Ablate: ParsableCommand {
       plans.append((pair, order, counts.counts))
     }
     let outDir = URL(fileURLWithPath: out)
+    let lock = try DirectoryLock(directory: outDir, subject: "output directory \(outDir.path)")
+    defer { lock.release() }
+    let leftovers = AtomicFile.removeStaleTemporaries(in: outDir)
+    if !leftovers.isEmpty {
+      Terminal.line("notice: removed what interrupted writes left in \(outDir.path): \(leftovers.joined(separator: ", "))")
+    }
     let variant = label ?? model.config.saeVariant.rawValue.replacingOccurrences(of: "_", with: "-")
-    let start = Date()
-    let cleanLogits = try withNoGrad { try model.gpt(tokens).value }
-    let totalPoints = plans.reduce(0) { $0 + $1.counts.count }
-    var done = 0
-    var results: [[String: Any]] = []
-    Terminal.line("ablate: \(dir.path), layers \(chosen.map(String.init).joined(separator: ", ")), \(totalPoints) points, "
-                  + "\(prompts) prompts of \(sequenceLength) tokens, \(edgeSelection.rawValue) selection → \(outDir.path)")
+    let layout: AblationResultFile.Layout = fullTensors ? .full : .compact
+    /// The stem and `experiment_params` of point (plan, N).
+    func describe(_ plan: (pair: CircuitPair, order: [Int32], counts: [Int]), _ n: Int) -> (stem: String, params: AblationMetadata.ExperimentParams) {
+      let pair = plan.pair
+      let params = AblationMetadata.ExperimentParams(
+        task: "magnitudes", ablator: "zero", placement: pair.placementLabel,
+        edgeSelectionStrategy: edgeSelection.rawValue, numEdges: n,
+        totalEdges: pair.upstream.featureCount * pair.downstream.featureCount, upstreamLayerIdx: pair.layer,
+        upstreamKey: pair.upstreamKey.description, downstreamKey: pair.downstreamKey.description,
+        attributionKey: pair.attributionKey, numPrompts: prompts, sequenceLength: sequenceLength, randomSeed: Int(seed),
+        checkpoint: dir.path, dataset: dataDir.path, saeVariantLabel: variant, attributions: attributionFile?.url.path)
+      let stem = AblationResultFile.stem(placement: pair.placementLabel, variant: variant, selection: edgeSelection,
+                                         layer: pair.layer, edges: n)
+      return (stem, params)
+    }
+    let modelConfig = AblationMetadata.ModelConfig(
+      nFeatures: model.config.nFeatures, saeVariant: model.config.saeVariant.rawValue, topK: model.config.topK ?? [],
+      saeKeys: model.config.saeKeys.map(\.description))
+    // With --resume, the points whose results are complete are kept (and reported from their sidecars).
+    var kept: [[Int: AblationResultFile.Sidecar]] = []
     for plan in plans {
+      var finished: [Int: AblationResultFile.Sidecar] = [:]
+      if resume {
+        for n in plan.counts {
+          let (stem, params) = describe(plan, n)
+          finished[n] = AblationResultFile.finished(stem: stem, directory: outDir, parameters: params, layout: layout)
+        }
+      }
+      kept.append(finished)
+    }
+    let start = Date()
+    let totalPoints = plans.reduce(0) { $0 + $1.counts.count }
+    let keptPoints = kept.reduce(0) { $0 + $1.count }
+    var done = 0, computed = 0
+    var results: [[String: Any]] = []
+    func report(layer: Int, edges: Int, klFullModel: Float, klCircuit: Float) {
+      var row: [String: Any] = ["layer": layer, "edges": edges]
+      if let v = jsonNumber(klFullModel) { row["kl_full_model_mean"] = v }
+      if let v = jsonNumber(klCircuit) { row["kl_full_circuit_mean"] = v }
+      results.append(row)
+    }
+    Terminal.line("ablate: \(dir.path), layers \(chosen.map(String.init).joined(separator: ", ")), \(totalPoints) points"
+                  + (keptPoints > 0 ? " (\(keptPoints) already complete)" : "") + ", "
+                  + "\(prompts) prompts of \(sequenceLength) tokens, \(edgeSelection.rawValue) selection → \(outDir.path)")
+    let cleanLogits = keptPoints == totalPoints ? nil : try withNoGrad { try model.gpt(tokens).value }
+    for (plan, finished) in zip(plans, kept) {
+      guard finished.count < plan.counts.count, let cleanLogits else {
+        for n in plan.counts {
+          let sidecar = finished[n]!
+          report(layer: plan.pair.layer, edges: n, klFullModel: Float(sidecar.klFullModelMean!), klCircuit: Float(sidecar.klCircuitMean!))
+          done += 1
+        }
+        continue
+      }
       let ablation = try PairAblation(pair: plan.pair, prompts: tokens, cleanLogits: cleanLogits)
-      try ablation.sweep(order: plan.order, counts: plan.counts) { point in
-        let stem = AblationResultFile.stem(placement: plan.pair.placementLabel, variant: variant, selection: edgeSelection,
-                                           layer: point.layer, edges: point.edges)
-        let params = AblationMetadata.ExperimentParams(
-          task: "magnitudes", ablator: "zero", placement: plan.pair.placementLabel,
-          edgeSelectionStrategy: edgeSelection.rawValue, numEdges: point.edges, totalEdges: ablation.totalEdges,
-          upstreamLayerIdx: point.layer, upstreamKey: plan.pair.upstreamKey.description,
-          downstreamKey: plan.pair.downstreamKey.description, attributionKey: plan.pair.attributionKey,
-          numPrompts: prompts, sequenceLength: sequenceLength, randomSeed: Int(seed), checkpoint: dir.path,
-          dataset: dataDir.path, saeVariantLabel: variant, attributions: attributionFile?.url.path)
-        let modelConfig = AblationMetadata.ModelConfig(
-          nFeatures: model.config.nFeatures, saeVariant: model.config.saeVariant.rawValue, topK: model.config.topK ?? [],
-          saeKeys: model.config.saeKeys.map(\.description))
-        try AblationResultFile.write(point, stem: stem, directory: outDir, layout: fullTensors ? .full : .compact,
+      var reported = 0
+      /// Reports the kept points before count `n` (in ascending order, as the sweep runs).
+      func reportKept(below n: Int) {
+        while reported < plan.counts.count && plan.counts[reported] < n {
+          let count = plan.counts[reported]
+          if let sidecar = finished[count] {
+            report(layer: plan.pair.layer, edges: count, klFullModel: Float(sidecar.klFullModelMean!), klCircuit: Float(sidecar.klCircuitMean!))
+            done += 1
+          }
+          reported += 1
+        }
+      }
+      try ablation.sweep(order: plan.order, counts: plan.counts, skipping: Set(finished.keys)) { point in
+        reportKept(below: point.edges)
+        reported += 1
+        let (stem, params) = describe(plan, point.edges)
+        try AblationResultFile.write(point, stem: stem, directory: outDir, layout: layout,
                                      metadata: AblationMetadata(experimentParams: params, modelConfig: modelConfig,
                                                                 timestamp: ISO8601DateFormatter().string(from: Date())))
         done += 1
+        computed += 1
         let elapsed = Date().timeIntervalSince(start)
         Terminal.progress("layer \(point.layer) | N \(point.edges) | point \(done)/\(totalPoints) | KL \(String(format: "%.4f", point.klFullModelMean)) | "
-                          + "\(Terminal.duration(elapsed)) | ETA \(Terminal.duration(elapsed / Double(done) * Double(totalPoints - done)))")
-        var row: [String: Any] = ["layer": point.layer, "edges": point.edges]
-        if let v = jsonNumber(point.klFullModelMean) { row["kl_full_model_mean"] = v }
-        if let v = jsonNumber(point.klCircuitMean) { row["kl_full_circuit_mean"] = v }
-        results.append(row)
+                          + "\(Terminal.duration(elapsed)) | ETA \(Terminal.duration(elapsed / Double(computed) * Double(totalPoints - done)))")
+        report(layer: point.layer, edges: point.edges, klFullModel: point.klFullModelMean, klCircuit: point.klCircuitMean)
+        try stopIfRequested("ablate stopped after \(done) of \(totalPoints) points; the finished ones are in \(outDir.path) (continue with --resume)")
       }
+      reportKept(below: Int.max)
     }
     Terminal.clearProgress()
     let seconds = Date().timeIntervalSince(start)
     Terminal.line("ablate: \(totalPoints) points in \(Terminal.duration(seconds)) → \(outDir.path)")
     if common.json {
-      printJSONObject(["results": results])
+      try printJSONObject(["results": results])
     } else {
       for r in results {
         print(String(format: "layer %d | edges %d | kl_full_model_mean %.6f | kl_full_circuit_mean %.6f",

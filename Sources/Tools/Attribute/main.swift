@@ -14,7 +14,9 @@ struct Attribute: ParsableCommand {
       i_residpost) or FF layers (i_mlpin → i_mlpout). The val split is read from the start (loader reset) for \
       --batches batches of --batch-size sequences of the model's block size. The file holds one [F_up, F_down] \
       matrix per pair (keys i-(i+1), MLP_BLOCK_i or MLP_i) and the reference's metadata. Paper settings: \
-      --method ig --steps 4 --batches 24 --batch-size 24.
+      --method ig --steps 4 --batches 24 --batch-size 24. The file is written atomically; .<file>.lock beside it \
+      (holding the pid) keeps a second process from writing the same file; SIGINT or SIGTERM stops after the \
+      current batch without writing (exit status 130 or 143).
       """)
 
   @Option(help: ArgumentHelp("SAE checkpoint directory (or its name under --checkpoints-dir).", valueName: "dir"))
@@ -44,12 +46,14 @@ struct Attribute: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
-    do {
-      try attribute()
-    } catch let e as ExperimentError {
-      throw ToolError(e.description)
-    } catch let e as SAEError {
-      throw ToolError(e.description)
+    try withStopOnSignal(stopping: "stopping after the current batch, writing nothing") {
+      do {
+        try attribute()
+      } catch let e as ExperimentError {
+        throw ToolError(e.description)
+      } catch let e as SAEError {
+        throw ToolError(e.description)
+      }
     }
   }
 
@@ -61,6 +65,9 @@ struct Attribute: ParsableCommand {
     guard output.hasSuffix(".safetensors") else { throw ToolError("--output must name a .safetensors file, got '\(output)'") }
     let layerList = try flag("--layers") { try layers.map(ExperimentInputs.layers) }
     let dir = try ExperimentInputs.checkpoint(checkpoint, checkpointsDirectory: common.checkpointsURL)
+    let url = URL(fileURLWithPath: output)
+    let lock = try DirectoryLock(lockFile: DirectoryLock.url(forFile: url), subject: "output \(url.path)")
+    defer { lock.release() }
     let model = try SparsifiedGPT.load(from: dir)
     let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
     var loader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: batchSize,
@@ -73,6 +80,7 @@ struct Attribute: ParsableCommand {
                   + "\(batches) batches of \(batchSize) × \(model.gpt.config.blockSize) tokens")
     let start = Date()
     let result = try attributor.run(loader: &loader, batches: batches) { done in
+      try stopIfRequested("attribute stopped after batch \(done) of \(batches); \(url.path) was not written")
       let elapsed = Date().timeIntervalSince(start)
       Terminal.progress("batch \(done)/\(batches) | \(Terminal.duration(elapsed)) | ETA \(Terminal.duration(elapsed / Double(done) * Double(batches - done)))")
     }
@@ -80,12 +88,11 @@ struct Attribute: ParsableCommand {
     let metadata = AttributionMetadata(modelName: ExperimentInputs.modelName(dir), method: chosen, batchSize: batchSize,
                                        numBatches: batches, steps: chosen == .integratedGradients ? steps : nil,
                                        epsilon: chosen == .manualAblation ? Double(epsilon) : nil)
-    let url = URL(fileURLWithPath: output)
     try AttributionFile.write(result, metadata: metadata, to: url)
     let seconds = Date().timeIntervalSince(start)
     Terminal.line("attribute: wrote \(url.path) (\(keys.count) pairs) in \(Terminal.duration(seconds))")
     if common.json {
-      printJSONObject(["output": url.path, "keys": keys, "method": chosen.rawValue, "seconds": seconds,
+      try printJSONObject(["output": url.path, "keys": keys, "method": chosen.rawValue, "seconds": seconds,
                        "batches": batches, "batch_size": batchSize, "steps": chosen == .integratedGradients ? steps : 0])
     }
   }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 import Training
 
 /// Options every tool shares.
@@ -32,7 +33,7 @@ public func flag<T>(_ name: String, _ parse: () throws -> T) throws -> T {
 /// A one-line error for a tool's bad input.
 public struct ToolError: Error, CustomStringConvertible {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description.onOneLine }
 }
 
 extension DataSplit: ExpressibleByArgument {}

@@ -45,8 +45,13 @@ struct Evaluate: ParsableCommand {
     let model = try GPTCheckpoint.load(from: dir)
     var loader = try TokenDataLoader(directory: dataDir, split: s, batchSize: batchSize, sequenceLength: model.config.blockSize)
     let loss = try GPTEvaluation.meanLoss(model: model, loader: &loader, batches: batches)
+    guard loss.isFinite else {
+      loader.reset()
+      let place = try NonFinite.locate(in: model, tokens: loader.nextBatch().0).map { " (first non-finite: \($0))" } ?? ""
+      throw ToolError("evaluation of \(dir.path) met a non-finite value: the CE loss is \(loss)\(place)")
+    }
     if common.json {
-      printJSONObject(["ce_loss": Double(loss)])
+      try printJSONObject(["ce_loss": Double(loss)])
     } else {
       print(String(format: "ce_loss %.6f (%@ split, %d batches of %d × %d tokens)", loss, split.rawValue, batches, batchSize, model.config.blockSize))
     }
@@ -56,6 +61,9 @@ struct Evaluate: ParsableCommand {
     let model = try SparsifiedGPT.load(from: dir)
     var loader = try TokenDataLoader(directory: dataDir, split: split, batchSize: batchSize, sequenceLength: model.gpt.config.blockSize)
     let m = try SparsifiedEvaluation.evaluate(model, loader: &loader, batches: batches)
+    if let problem = m.firstNonFinite(keys: model.keys) {
+      throw ToolError("evaluation of \(dir.path) met a non-finite value: \(problem)")
+    }
     var activity = FeatureActivity()
     loader.reset()
     for _ in 0..<batches { try activity.add(model, tokens: try loader.nextBatch().x) }
@@ -68,7 +76,7 @@ struct Evaluate: ParsableCommand {
                                    "reconstruction_loss": keyed(m.reconstruct), "stream_l1": keyed(m.streamL1),
                                    "dead_fraction": dead, "tokens": activity.tokens]
       if !m.jacobianL1.isEmpty { object["jacobian_l1"] = keyed(m.jacobianL1) }
-      printJSONObject(object)
+      try printJSONObject(object)
       return
     }
     print(String(format: "ce_loss %.6f | compound_ce_loss_increase %.6f (%@ split, %d batches of %d)", m.ceLoss,

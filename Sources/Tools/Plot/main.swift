@@ -4,6 +4,7 @@ import Experiments
 import Foundation
 import SAE
 import Tensor
+import Training
 
 struct Plot: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -56,6 +57,8 @@ struct Plot: ParsableCommand {
     }
     let summary = try ScalarSummary(series: loaded, baseline: baseline ?? loaded[0].label, resamples: resamples, seed: seed)
     let outDir = URL(fileURLWithPath: out)
+    let lock = try DirectoryLock(directory: outDir, subject: "output directory \(outDir.path)")
+    defer { lock.release() }
     var written: [String] = []
     for p in summary.placements {
       for l in p.layers {
@@ -70,7 +73,7 @@ struct Plot: ParsableCommand {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
     try AtomicFile.write(data, to: outDir.appendingPathComponent("summary.json"))
     FileHandle.standardError.write(Data("plot: wrote \(written.count) plots and summary.txt / summary.json to \(outDir.path)\n".utf8))
-    if json { printJSONObject(object) } else { print(table, terminator: "") }
+    if json { try printJSONObject(object) } else { print(table, terminator: "") }
   }
 }
 

@@ -52,6 +52,8 @@ struct Shakespeare: ParsableCommand {
 
   func run() throws {
     do {
+      let lock = try DirectoryLock(directory: URL(fileURLWithPath: out), subject: "output directory \(out)")
+      defer { lock.release() }
       let summary = try ShakespearePreparation.prepare(
         input: input.map { URL(fileURLWithPath: $0) }, directory: URL(fileURLWithPath: out),
         fetchDefault: { try DefaultCorpusFetch.fetch(log: note) }, log: note)
@@ -115,6 +117,8 @@ struct Text: ParsableCommand {
       let text = try CorpusText.read(contentsOf: inputURL)
       note("corpus: \(inputURL.path) (\(text.unicodeScalars.count) characters), tokenizer \(tokenizer.name)")
       let preparation = CorpusPreparation(tokenizer: tokenizer, valFraction: valFraction, shardTokens: shardTokens)
+      let lock = try DirectoryLock(directory: URL(fileURLWithPath: out), subject: "output directory \(out)")
+      defer { lock.release() }
       let summary = try preparation.prepare(text: text, directory: URL(fileURLWithPath: out))
       try report(summary, json: json)
     }

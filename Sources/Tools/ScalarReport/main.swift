@@ -81,6 +81,8 @@ struct ScalarReport: ParsableCommand {
                                        resamples: resamples) { Terminal.progress($0) }
     Terminal.clearProgress()
     let outDir = URL(fileURLWithPath: out)
+    let lock = try DirectoryLock(directory: outDir, subject: "output directory \(outDir.path)")
+    defer { lock.release() }
     let timingLines = try readTimings()
 
     // Runs' lengths, wall and CPU times, manifests.
@@ -141,7 +143,7 @@ struct ScalarReport: ParsableCommand {
       }
     }
     Terminal.line("scalar-report: \(report.stages.count) stages, \(report.headlines.count) headlines → \(outDir.path) in \(Terminal.duration(monotonicSeconds() - start))")
-    if common.json { printJSONObject(["headlines": headlines, "out": outDir.path]) } else {
+    if common.json { try printJSONObject(["headlines": headlines, "out": outDir.path]) } else {
       for h in report.headlines {
         print(String(format: "%@ %@: paper %.2f%% ± %.2f%%, ours %.2f%% ± %.2f%% → %@", h.placement, h.method, 100 * h.paper.value,
                      100 * h.paper.error, 100 * h.ours.value, 100 * h.ours.error, h.verdict.rawValue))

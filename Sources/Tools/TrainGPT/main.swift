@@ -11,7 +11,9 @@ struct TrainGPT: ParsableCommand {
     discussion: """
       The run writes <checkpoints-dir>/<name>/: model.json and model.safetensors (the best checkpoint by val loss, \
       readable by the PyTorch reference), train.log, eval.log, debug.log, and resume/ (the state after the latest \
-      evaluation, used by --resume). Presets: \(GPTTrainingConfig.presetNames.joined(separator: ", ")).
+      evaluation, used by --resume). SIGINT or SIGTERM stops the run after the current step with its resume \
+      state written (exit status 130 or 143); a second signal stops it at once. The run directory is locked \
+      (.lock holding the pid) while the run lasts. Presets: \(GPTTrainingConfig.presetNames.joined(separator: ", ")).
       """)
 
   @Option(help: "Training preset name, or a path to a JSON file with the reference's TrainingConfig fields.")
@@ -38,6 +40,10 @@ struct TrainGPT: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
+    try withStopOnSignal(stopping: "stopping after the current step, with the resume state written") { try train() }
+  }
+
+  func train() throws {
     var c = try loadConfig()
     if let name { c.name = name }
     loop.apply(to: &c, dataDir: common.dataDir)
@@ -60,7 +66,7 @@ struct TrainGPT: ParsableCommand {
       if let v = jsonNumber(trainer.bestValLoss) { out["best_val_loss"] = v }
       if let step = trainer.bestStep { out["checkpoint_step"] = step }
       if let v = jsonNumber(trainer.lastValLoss) { out["val_loss"] = v }
-      printJSONObject(out)
+      try printJSONObject(out)
     }
   }
 

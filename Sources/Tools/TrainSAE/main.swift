@@ -20,7 +20,9 @@ struct TrainSAE: ParsableCommand {
       model.safetensors), sae.json and sae.*.safetensors (each SAE or pair saved whenever its val loss is at its \
       best; weight-sharing staircase groups when the sum of their members' val losses is at its best), \
       checkpoint-steps.json (the step each SAE's saved checkpoint comes from), train.log, eval.log, debug.log and \
-      resume/ (the state after the latest evaluation, used by --resume). After the last step the best checkpoint \
+      resume/ (the state after the latest evaluation, used by --resume). SIGINT or SIGTERM stops every run after \
+      its current step with its resume state written (exit status 130 or 143); a second signal stops at once. \
+      Each run directory is locked (.lock holding the pid) while its run lasts. After the last step the best checkpoint \
       is reloaded and its L0s, CE-loss increases and compound CE-loss increase are reported (and, for jsae and \
       jsae_block, each pair's Jacobian sparsity J).
 
@@ -69,6 +71,10 @@ struct TrainSAE: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
+    try withStopOnSignal(stopping: "stopping after the current step of every run, with the resume states written") { try train() }
+  }
+
+  func train() throws {
     guard !config.isEmpty else { throw ToolError("--config is required (an SAE training preset name or a JSON file)") }
     if !name.isEmpty && name.count != config.count {
       throw ToolError("give one --name per --config (\(config.count) configs, \(name.count) names), or no --name")
@@ -95,7 +101,7 @@ struct TrainSAE: ParsableCommand {
       let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
       let seconds = monotonicSeconds() - start
       report(trainer, verb: verb, last: last, seconds: seconds)
-      if common.json { printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
+      if common.json { try printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
       return
     }
     if let other = configs.first(where: { $0.trainer != .concurrent }) {
@@ -111,7 +117,7 @@ struct TrainSAE: ParsableCommand {
     for (trainer, last) in zip(trainers, lasts) { report(trainer, verb: verb, last: last, seconds: seconds) }
     Terminal.line("shared GPT forward: \(group.shared.misses) batches computed, \(group.shared.hits) reused")
     if common.json {
-      printJSONObject(["runs": zip(trainers, lasts).map { summary($0, steps: $1, seconds: seconds) }, "seconds": seconds])
+      try printJSONObject(["runs": zip(trainers, lasts).map { summary($0, steps: $1, seconds: seconds) }, "seconds": seconds])
     }
   }
 

@@ -148,13 +148,17 @@ public class SAETrainer: ResumableTrainer {
 
   /// Throws a one-line error when entry `entry`'s loss `value` is not finite.
   func checkFinite(_ value: Float, entry: Int, step: Int) throws {
-    guard value.isFinite else {
-      throw TrainingError("loss of \(entryName(entry)) became \(value) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
-    }
+    guard value.isFinite else { throw nonFiniteStop("loss of \(entryName(entry)) became \(value) at step \(step)") }
   }
 
   /// How log messages name entry `e`.
   func entryName(_ e: Int) -> String { layout.entryKeys[e].description }
+
+  /// The error that stops the run on a non-finite value, naming the steps of the last good checkpoint.
+  func nonFiniteStop(_ what: String) -> TrainingError {
+    let saved = checkpointSteps.rendered(order: model.keys.map(\.description))
+    return NonFinite.stop(what, runDirectory: runDirectory, checkpoint: saved.isEmpty ? nil : saved)
+  }
 
   // MARK: Training step
 
@@ -169,7 +173,7 @@ public class SAETrainer: ResumableTrainer {
     }
     let norm = clipGradNorm(parameters, maxNorm: SAETrainingConfig.gradClip)
     guard norm.isFinite else {
-      throw TrainingError("gradient norm became \(norm) at step \(step); stopping (the last checkpoint in \(runDirectory.path) is intact)")
+      throw nonFiniteStop("gradient norm became \(norm) at step \(step)" + NonFinite.gradientNote(trainedParameters))
     }
     optimizer.learningRate = learningRate
     optimizer.step()
@@ -210,6 +214,12 @@ public class SAETrainer: ResumableTrainer {
   public func evaluate(step: Int) throws -> [(String, LogValue)] {
     let (losses, m, extras) = try validation(of: model, includeLosses: true)
     lastValLosses = losses
+    if let e = losses.firstIndex(where: { !$0.isFinite }) {
+      throw nonFiniteStop("val loss of \(entryName(e)) became \(losses[e]) at the evaluation after step \(step)")
+    }
+    if let problem = m.firstNonFinite(keys: model.keys) {
+      throw nonFiniteStop("\(problem) at the evaluation after step \(step)")
+    }
     var saved = [Bool](repeating: false, count: layout.count)
     if step > 0 {
       var keys: [SAEKey] = []

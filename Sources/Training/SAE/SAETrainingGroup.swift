@@ -11,6 +11,9 @@ public final class SAETrainingGroup {
   public let trainers: [ConcurrentSAETrainer]
   /// The GPT forward the trainers share.
   public let shared: SharedActivations
+  /// Polled before each round of steps: a signal number stops every unfinished run after its current step,
+  /// with its resume state written (`StopError`). Default: SIGINT or SIGTERM (`StopRequest.pending`).
+  public var stopRequest: () -> Int32? = { StopRequest.pending }
 
   /// A group of `trainers` (at least one). Throws a one-line error when they do not share the GPT weights,
   /// the dataset, the batch shape, or when two would write the same run directory.
@@ -62,6 +65,13 @@ public final class SAETrainingGroup {
     }
     for run in runs { try run?.start() }
     while runs.contains(where: { $0.map { !$0.isDone } ?? false }) {
+      // A stop request ends the round in progress: every unfinished run writes the resume state of its step.
+      if let signal = stopRequest() {
+        Terminal.clearProgress()
+        let stopped = runs.compactMap { $0 }.filter { !$0.isDone }
+        for run in stopped { try run.stop() }
+        throw StopError.training(signal: signal, stopped)
+      }
       for run in runs { if let run, !run.isDone { try run.advance() } }
       Terminal.progress(zip(trainers, runs).compactMap { t, run in
         run.map { "\(t.config.name) \($0.step)/\(t.config.maxSteps)" }
