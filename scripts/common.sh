@@ -12,7 +12,8 @@
 #                       MILESTONES steps (default 750,1500,3000,7500,20000, each up to the run's length), each
 #                       analysed like the final one; files under */replication/.
 #   SCRATCH_PATH=DIR    SwiftPM build directory (default .build); the tools are DIR/release/<tool>, built
-#                       with `swift build -c release` when one is missing (REBUILD=1 always rebuilds).
+#                       with `swift build -c release` when one is missing or older than a source (REBUILD=1
+#                       always rebuilds).
 #   DATA_DIR=DIR        tokenised corpus (default data/shakespeare; prepared with `prepare-data shakespeare`).
 #   GPT_STEPS=N, SAE_STEPS=N
 #                       the full profile's settings with fewer training steps (GPT, and every SAE run), for a
@@ -159,15 +160,19 @@ timed() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$label" "$secs" "$cpu" "$*" >> "$CHECKPOINTS_DIR/scalar-timings.log"
 }
 
-# Builds the release tools when one is missing (or when REBUILD=1).
+# Builds the release tools when one is missing, when a source is newer than them (a long run that reaches
+# its next stage after the code changed uses the code of that moment, not the binaries it started with; a
+# tool already running keeps its own), or when REBUILD=1.
 ensure_tools() {
-  local tool missing=0
+  local tool missing=0 stale=""
   for tool in prepare-data train-gpt train-sae attribute ablate plot scalar-report; do
     [[ -x "$BIN/$tool" ]] || missing=1
   done
-  if [[ "$missing" == 1 || "${REBUILD:-0}" == 1 ]]; then
-    log "building the release tools into $BIN"
+  [[ "$missing" == 1 ]] || stale=$(find Sources Package.swift -newer "$BIN/scalar-report" -name '*.swift' -print -quit 2>/dev/null)
+  if [[ "$missing" == 1 || -n "$stale" || "${REBUILD:-0}" == 1 ]]; then
+    log "building the release tools into $BIN${stale:+ ($stale changed)}"
     swift build -c release --scratch-path "$SCRATCH_PATH"
+    touch "$BIN/scalar-report"
   fi
 }
 

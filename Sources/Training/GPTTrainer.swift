@@ -152,16 +152,15 @@ public final class GPTTrainer: ResumableTrainer {
 
 /// Loss evaluation of a GPT on a split.
 public enum GPTEvaluation {
-  /// Resets `loader` and averages the mean next-token loss over `batches` batches (no gradients).
+  /// Resets `loader` and averages the mean next-token loss over `batches` batches (no gradients; a window
+  /// the loader repeats is computed once, see `TokenDataLoader.mapBatches`).
   public static func meanLoss(model: GPT, loader: inout TokenDataLoader, batches: Int) throws -> Float {
     loader.reset()
-    var total: Double = 0
-    try withNoGrad {
-      for _ in 0..<batches {
-        let (x, y) = try loader.nextBatch()
-        total += Double(try model.loss(x, targets: y).value.scalar)
-      }
+    let losses = try withNoGrad {
+      try loader.mapBatches(batches) { x, y in try model.loss(x, targets: y).value.scalar }
     }
+    var total: Double = 0
+    for loss in losses { total += Double(loss) }
     return Float(total / Double(batches))
   }
 }

@@ -52,7 +52,9 @@ public final class RunLogger {
     let url = directory.appendingPathComponent(destination.rawValue)
     if !FileManager.default.fileExists(atPath: url.path) {
       try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-      FileManager.default.createFile(atPath: url.path, contents: nil)
+      guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+        throw TrainingError("cannot create \(url.path)")
+      }
     }
     guard let handle = FileHandle(forWritingAtPath: url.path) else {
       throw TrainingError("cannot open \(url.path) for writing")

@@ -10,7 +10,7 @@ import Tensor
 /// first) with the cursor at rank·B·T. Only the current shard is held in memory, loaded when first needed.
 public struct TokenDataLoader {
   /// Where a loader is in its split: shard index and token offset of the next window. Save it to resume.
-  public struct Position: Codable, Equatable, Sendable {
+  public struct Position: Codable, Hashable, Sendable {
     /// Index into `shardURLs`.
     public var shard: Int
     /// Offset of the next window's first token in that shard.
@@ -91,6 +91,23 @@ public struct TokenDataLoader {
     }
     let x = IntTensor(shape: [batchSize, sequenceLength], scalars: Array(tokens[cursor..<(cursor + n)]))  // [B, T]
     let y = IntTensor(shape: [batchSize, sequenceLength], scalars: Array(tokens[(cursor + 1)...(cursor + n)]))  // [B, T]
+    advance()
+    return (x, y)
+  }
+
+  /// Moves past the next batch exactly as `nextBatch()` would, without copying its tokens.
+  public mutating func skipBatch() throws {
+    try loadCurrentShard()
+    let n = tokensPerBatch
+    guard position.cursor + n + 1 <= tokens.count else {
+      throw DataError("\(shardURLs[position.shard].path) holds \(tokens.count) tokens, too few for a batch of \(batchSize)×\(sequenceLength) from token \(position.cursor) (needs \(position.cursor + n + 1))")
+    }
+    advance()
+  }
+
+  /// The cursor step after a batch, with the move to the next shard (the current shard is loaded).
+  private mutating func advance() {
+    let n = tokensPerBatch
     let stride = n * worldSize
     position.cursor += stride
     if position.cursor + stride + 1 > tokens.count {
@@ -100,7 +117,6 @@ public struct TokenDataLoader {
       tokens = []
       loadedShard = nil
     }
-    return (x, y)
   }
 
   /// Loads the current shard unless it is already in memory.

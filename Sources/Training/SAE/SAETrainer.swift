@@ -183,20 +183,22 @@ public class SAETrainer: ResumableTrainer {
   // MARK: Evaluation and checkpoints
 
   /// Per-entry val losses, averaged metrics and the extra per-entry metrics, averaged over `eval_steps`
-  /// batches of the val split (loader reset first). Losses (`includeLosses`) are computed for the trainer's
-  /// own model only; other models (the reloaded best checkpoint) get metrics alone.
+  /// batches of the val split (loader reset first; a window the loader repeats is computed once, see
+  /// `TokenDataLoader.mapBatches`). Losses (`includeLosses`) are computed for the trainer's own model only;
+  /// other models (the reloaded best checkpoint) get metrics alone.
   func validation(of model: SparsifiedGPT, includeLosses: Bool)
     throws -> (losses: [Float], metrics: SparsifiedMetrics, extras: [(String, [Float])]) {
     valLoader.reset()
+    let batches = try valLoader.mapBatches(config.evalSteps) { x, y in
+      let m = try model.metrics(x, targets: y)
+      return (metrics: m, losses: includeLosses ? try validationLosses(x, targets: y, metrics: m) : nil)
+    }
     var sums = [Double](repeating: 0, count: layout.count)
     var all: [SparsifiedMetrics] = []
     var extraNames: [String] = [], extraSums: [String: [Double]] = [:]
-    for _ in 0..<config.evalSteps {
-      let (x, y) = try valLoader.nextBatch()
-      let m = try model.metrics(x, targets: y)
-      all.append(m)
-      guard includeLosses else { continue }
-      let (entry, extras) = try validationLosses(x, targets: y, metrics: m)
+    for batch in batches {
+      all.append(batch.metrics)
+      guard let (entry, extras) = batch.losses else { continue }
       for (name, values) in extras {
         if extraSums[name] == nil { extraNames.append(name); extraSums[name] = [Double](repeating: 0, count: values.count) }
         guard extraSums[name]!.count == values.count else {
