@@ -202,9 +202,13 @@ struct ProcessReliabilityTests {
     let end = p.wait()
     #expect(!end.signaled && end.status == 130, "status \(end.status)\n\(end.stderr)")
     #expect(end.lines.last == "SIGINT received again: stopping at once", "\(end.stderr)")
+    // The lock stays behind when the second signal lands mid-step; on a loaded machine the second signal can
+    // arrive after the stopping step already released it (the process then still exits at once with 130).
+    let leftLock = Self.names(run).contains(".lock")
     let resumed = try ToolProcess.run("train-gpt", args + ["--resume", "--stop-after", "\(try Self.resumeStep(run) + 1)"], log: w.log("twice"))
     #expect(resumed.status == 0, "\(resumed.stderr)")
-    #expect(resumed.lines.contains { $0.hasPrefix("notice: taking over the lock of run directory \(run.path) left by process \(p.pid)") })
+    let tookOver = resumed.lines.contains { $0.hasPrefix("notice: taking over the lock of run directory \(run.path) left by process \(p.pid)") }
+    #expect(tookOver == leftLock, "lock left: \(leftLock)\n\(resumed.stderr)")
   }
 
   @Test func sigtermStopsEveryRunOfATrainSAEGroupAfterItsStep() throws {
