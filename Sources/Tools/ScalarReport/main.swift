@@ -133,7 +133,8 @@ struct ScalarReport: ParsableCommand {
     let reportObject = try JSONSerialization.jsonObject(with: try encoder.encode(report))
     let headlines = try JSONSerialization.jsonObject(with: try encoder.encode(report.headlines))
     let summary: [String: Any] = ["report": reportObject, "headlines": headlines, "budgets": budgets, "commit": commit,
-                                  "corpus": corpus, "cpu_model": MachineInfo.cpuModel, "cores": MachineInfo.cores]
+                                  "corpus": corpus, "cpu_model": MachineInfo.cpuModel, "cores": MachineInfo.cores,
+                                  "evaluation": ["batches": evalBatches, "batch_size": evalBatchSize]]
     try Self.writeJSON(summary, to: outDir.appendingPathComponent("summary.json"))
 
     if shipCheckpoints {
