@@ -45,6 +45,51 @@ enum PivotedCholesky {
     return n
   }
 
+  /// Plain Cholesky of `m` [n, n] (full symmetric; its lower triangle is overwritten by L, M = L·Lᵀ) when every
+  /// pivot stays above the pivoted rule's bound (then M has full rank and no pivoting is needed: each row of
+  /// L has the norm √m_aa, so the backward error is that of the pivoted factor); false as soon as one does
+  /// not, with `m` spoilt (the caller falls back to `factor`).
+  static func factorFullRank(_ m: UnsafeMutablePointer<Double>, n: Int) -> Bool {
+    var maxDiag = 0.0
+    for i in 0..<n { maxDiag = Swift.max(maxDiag, m[i * n + i]) }
+    guard maxDiag > 0 else { return false }
+    let tol = Double(n) * Double.ulpOfOne * maxDiag
+    for k in 0..<n {
+      let rowK = m + k * n
+      // Row k of L: l_kj = (m_kj − Σ_{p<j} l_kp l_jp) / l_jj for j < k, then the pivot.
+      for j in 0..<k {
+        let rowJ = m + j * n
+        rowK[j] = (rowK[j] - dot(rowK, rowJ, j)) / rowJ[j]
+      }
+      let d = rowK[k] - dot(rowK, rowK, k)
+      if !(d > tol) { return false }
+      rowK[k] = d.squareRoot()
+    }
+    return true
+  }
+
+  /// Σ_{p<count} a[p]·b[p], in two sets of four lanes.
+  @inline(__always)
+  private static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double {
+    var acc = SIMD4<Double>(repeating: 0), acc2 = acc
+    var p = 0
+    while p + 8 <= count {
+      acc += UnsafeRawPointer(a + p).loadUnaligned(as: SIMD4<Double>.self)
+        * UnsafeRawPointer(b + p).loadUnaligned(as: SIMD4<Double>.self)
+      acc2 += UnsafeRawPointer(a + p + 4).loadUnaligned(as: SIMD4<Double>.self)
+        * UnsafeRawPointer(b + p + 4).loadUnaligned(as: SIMD4<Double>.self)
+      p += 8
+    }
+    if p + 4 <= count {
+      acc += UnsafeRawPointer(a + p).loadUnaligned(as: SIMD4<Double>.self)
+        * UnsafeRawPointer(b + p).loadUnaligned(as: SIMD4<Double>.self)
+      p += 4
+    }
+    var s = (acc + acc2).sum()
+    while p < count { s += a[p] * b[p]; p += 1 }
+    return s
+  }
+
   private static func swapRows(_ m: UnsafeMutablePointer<Double>, _ n: Int, _ a: Int, _ b: Int) {
     let ra = m + a * n, rb = m + b * n
     for j in 0..<n {
