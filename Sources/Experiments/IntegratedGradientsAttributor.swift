@@ -75,14 +75,14 @@ public final class IntegratedGradientsAttributor: PairAttributor {
           }
         }
       }
-      for p in partials.prefix(chunks) { s.gram.fold(p) }
+      s.sums.fold(partials.prefix(chunks), decoder: s.decoder.matrix)
     }
     batchCount += 1
   }
 
   public func attributions() -> [String: Tensor] {
     var out: [String: Tensor] = [:]
-    for s in states { out[s.pair.attributionKey] = s.gram.attributions(decoder: s.decoder.matrix) }
+    for s in states { out[s.pair.attributionKey] = s.sums.attributions() }
     return out
   }
 }

@@ -8,14 +8,15 @@ final class IGPairState {
   let weights: PathWeights
   let decoder: DecoderMatrix
   let selection: DownstreamSelection
-  let gram: GramAccumulator
+  let sums: SquaredAttributionSums
 
   init(pair: CircuitPair) throws {
     self.pair = pair
     weights = try PathWeights(pair: pair)
     decoder = DecoderMatrix(pair.upstream)
     selection = DownstreamSelection(pair.downstream)
-    gram = GramAccumulator(targets: pair.downstream.featureCount, c: weights.c)
+    sums = SquaredAttributionSums(sources: pair.upstream.featureCount, targets: pair.downstream.featureCount,
+                                  c: weights.c)
   }
 
   var targets: Int { pair.downstream.featureCount }
@@ -29,8 +30,8 @@ final class IGPairState {
 /// back through the path with matrix products: per position through the MLP (and ln_2, skip), and for a
 /// transformer block through attention, where each pair's gradient reaches every earlier position. The
 /// α-summed gradients in activation space (C values per position and target) are scaled by the step
-/// length and accumulated as Gram matrices (see `GramAccumulator`); the decoder turns them into
-/// attributions at the end.
+/// length and accumulated as Gram matrices per target (`PartialGram`), which the decoder turns into squared
+/// attributions after every batch (`SquaredAttributionSums`).
 final class IGWorker {
   let ws = PathWorkspace()
   var pairs = ActivePairs()
