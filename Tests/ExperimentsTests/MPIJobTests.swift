@@ -253,6 +253,64 @@ struct MPIJobTests {
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/m/train.log").path))
   }
 
+  /// The train-gpt processes of the job whose command line mentions `root`, by rank.
+  static func ranks(of root: URL) -> [Int: Int32] {
+    var out: [Int: Int32] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let pid = Int32(name), let environ = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(name)/environ")),
+            let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/exe"), exe.hasSuffix("/train-gpt"),
+            let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(name)/cmdline")),
+            String(decoding: cmdline, as: UTF8.self).contains(root.path) else { continue }
+      for variable in environ.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) })
+      where variable.hasPrefix("OMPI_COMM_WORLD_RANK=") {
+        if let rank = Int(variable.dropFirst("OMPI_COMM_WORLD_RANK=".count)) { out[rank] = pid }
+      }
+    }
+    return out
+  }
+
+  /// SIGTERM to every rank (not to mpirun) stops them after the same step with the resume state written, rank 0
+  /// alone reporting it; `--resume` under mpirun continues from there.
+  @Test func signallingTheRanksStopsTheJobWithItsResumeState() throws {
+    let root = try Self.workspace("signal")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let process = Process()
+    process.executableURL = MPITools.mpirun!
+    process.arguments = MPITools.options + ["-np", "2", MPITools.tool("train-gpt")]
+      + Self.gptArguments(root, name: "s", batch: 2, evalSteps: 2, steps: 100_000)
+    let errURL = root.appendingPathComponent("stderr")
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let err = try FileHandle(forWritingTo: errURL)
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let log = root.appendingPathComponent("checkpoints/s/train.log")
+    let start = Date()
+    while ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 3 && Date().timeIntervalSince(start) < 120 {
+      usleep(50_000)
+    }
+    let ranks = Self.ranks(of: root)
+    try #require(ranks.count == 2, "ranks not found: \(ranks)")
+    for pid in ranks.values { kill(pid, SIGTERM) }
+    let signalled = Date()
+    while process.isRunning && Date().timeIntervalSince(signalled) < 60 { usleep(20_000) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    try? err.close()
+    let stderr = try String(contentsOf: errURL, encoding: .utf8)
+    #expect(process.terminationStatus == 128 + SIGTERM, "\(stderr)")
+    #expect(stderr.components(separatedBy: "continue with --resume").count == 2, "\(stderr)")
+    let state = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("checkpoints/s/resume/state.json"))) as! [String: Any]
+    let step = try #require(state["step"] as? Int)
+    #expect((state["trainPositions"] as? [Any])?.count == 2)
+    let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+    #expect(lines.last?.contains("step \(step) |") == true, "resume state of step \(step), log ends \(lines.last ?? "")")
+    let resumed = try MPITools.mpirun(2, "train-gpt", Self.gptArguments(root, name: "s", batch: 2, evalSteps: 2, steps: 100_000)
+      + ["--resume", "--stop-after", "\(step + 2)"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(try String(contentsOf: log, encoding: .utf8).split(separator: "\n").last?.contains("step \(step + 2) |") == true)
+  }
+
   /// SIGKILL of rank 1 mid-run ends the job within seconds (no hang) with mpirun naming the rank; the
   /// checkpoint and resume state written before stay readable.
   @Test func aKilledRankEndsTheJobAndKeepsTheLastCheckpoint() throws {

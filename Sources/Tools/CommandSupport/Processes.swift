@@ -32,8 +32,10 @@ public func withProcesses(tool: String, _ work: (DataParallel) throws -> Void) t
   do {
     try work(parallel)
   } catch let e as StopError {
+    // Every rank stopped after the same step; rank 0 reports it, the others only exit with its status.
     communicator.finalize()
-    throw e
+    if parallel.isWriter { throw e }
+    throw ExitCode(e.exitCode)
   } catch let e as ExitCode {
     communicator.finalize()
     throw e
