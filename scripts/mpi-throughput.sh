@@ -8,7 +8,8 @@
 # the evaluations at step 0 and at the end cancel out. Prints a markdown table; uses the release tools built
 # with the trait (swift build -c release --traits MPI --scratch-path .build-mpi-rel), building them if missing.
 #
-#   scripts/mpi-throughput.sh [data dir]     (default ../shared/data/tinyshakespeare, else data/tinyshakespeare)
+#   scripts/mpi-throughput.sh [data dir]     (default: prepared shards in ../shared/data/tinyshakespeare or
+#                                             data/tinyshakespeare, else random tokens of the same size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,6 @@ data=${1:-}
 if [ -z "$data" ]; then
   for d in ../shared/data/tinyshakespeare data/tinyshakespeare; do [ -f "$d/train_000000.npy" ] && { data=$d; break; }; done
 fi
-[ -n "$data" ] && [ -f "$data/train_000000.npy" ] || { echo "mpi-throughput: no prepared tinyshakespeare shards; give a data directory" >&2; exit 1; }
 tools=${TOOLS:-.build-mpi-rel/release}
 if [ ! -x "$tools/train-gpt" ]; then
   swift build -c release --traits MPI --scratch-path .build-mpi-rel --product train-gpt >&2
@@ -25,6 +25,19 @@ steps=${STEPS:-30}
 short=5
 work=$(mktemp -d /tmp/gc-throughput.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+if [ -z "$data" ]; then
+  # No prepared corpus: random tokens of the same vocabulary and size (speed does not depend on the text).
+  data="$work/data"
+  mkdir -p "$data"
+  python3 -c "
+import numpy as np
+rng = np.random.default_rng(0)
+np.save('$data/train_000000.npy', rng.integers(0, 128, 1_003_776).astype(np.uint16))
+np.save('$data/val_000000.npy', rng.integers(0, 128, 111_618).astype(np.uint16))"
+  echo "mpi-throughput: no prepared tinyshakespeare shards; using random tokens of its size" >&2
+elif [ ! -f "$data/train_000000.npy" ]; then
+  echo "mpi-throughput: $data holds no train_000000.npy" >&2; exit 1
+fi
 # Each rank runs pinned to the core numbered by its rank, so it uses one thread (kernels use the cores of
 # the process's affinity).
 pin="$work/pin-by-rank"
@@ -38,12 +51,14 @@ args() { # steps name
 }
 seconds() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["seconds"])'; }
 
-# run LABEL COMMAND-PREFIX…: prints "LABEL|tokens/s".
+# measure LABEL COMMAND-PREFIX…: prints the table row of LABEL.
+runs=0
 measure() {
   local label=$1; shift
   local long short_s
-  short_s=$("$@" $(args $short "$label-short-$RANDOM") 2> /dev/null | seconds)
-  long=$("$@" $(args "$steps" "$label-long-$RANDOM") 2> /dev/null | seconds)
+  runs=$((runs + 1))
+  short_s=$("$@" $(args $short "run$runs-short") 2> "$work/stderr" | seconds) || { cat "$work/stderr" >&2; exit 1; }
+  long=$("$@" $(args "$steps" "run$runs-long") 2> "$work/stderr" | seconds) || { cat "$work/stderr" >&2; exit 1; }
   python3 -c "
 steps, short, t_long, t_short = $steps, $short, $long, $short_s
 tokens = 16 * 2 * 128

@@ -253,6 +253,19 @@ struct MPIJobTests {
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/m/train.log").path))
   }
 
+  /// The default build (no trait) refuses to run as one of several ranks, with one line saying how to build.
+  @Test func aToolBuiltWithoutTheTraitRefusesToRunUnderMpirun() throws {
+    let plain = try ToolRunner.url("train-gpt")
+    let root = try Self.workspace("plain")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let r = try MPITools.run(MPITools.mpirun!.path, MPITools.options + ["-np", "2", plain.path]
+      + Self.gptArguments(root, name: "p", batch: 2, evalSteps: 2), timeout: 120)
+    #expect(r.status != 0)
+    let lines = r.stderr.split(separator: "\n").filter { $0.contains("built without MPI support") }
+    #expect(lines.count == 2 && lines.allSatisfy { $0.contains("--traits MPI") }, "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/p").path))
+  }
+
   /// The train-gpt processes of the job whose command line mentions `root`, by rank.
   static func ranks(of root: URL) -> [Int: Int32] {
     var out: [Int: Int32] = [:]

@@ -32,9 +32,14 @@ public func withProcesses(tool: String, _ work: (DataParallel) throws -> Void) t
   do {
     try work(parallel)
   } catch let e as StopError {
-    // Every rank stopped after the same step; rank 0 reports it, the others only exit with its status.
+    // Every rank stopped after the same step; rank 0 (which has written the resume state) reports it, and the
+    // others wait for it before exiting with the status: mpirun ends the job at the first non-zero exit.
+    if parallel.isWriter {
+      Terminal.clearProgress()
+      Terminal.line(e.description)
+    }
+    _ = try? communicator.allgather(Data())
     communicator.finalize()
-    if parallel.isWriter { throw e }
     throw ExitCode(e.exitCode)
   } catch let e as ExitCode {
     communicator.finalize()
