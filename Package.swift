@@ -1,8 +1,10 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Module chain (strictly upward): COpenBLAS → Tensor → Autograd → GPT → SAE → Training → Experiments,
-// executables on top under Sources/Tools/<Name>.
+// executables on top under Sources/Tools/<Name>. With the trait `MPI` (`swift build --traits MPI`), CommandSupport
+// also gets the MPI communicator (MessagePassing over the system library CMPI, libopenmpi-dev); nothing
+// below the tools knows about processes beyond Training's `Communicator` protocol.
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
@@ -25,6 +27,9 @@ let package = Package(
     .executable(name: "prepare-data", targets: ["PrepareData"]),
     .executable(name: "scalar-report", targets: ["ScalarReport"]),
   ],
+  traits: [
+    .trait(name: "MPI", description: "Data-parallel jobs under mpirun through Open MPI (libopenmpi-dev)."),
+  ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
   ],
@@ -46,8 +51,17 @@ let package = Package(
       dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/PrepareData", swiftSettings: v5),
     .target(
-      name: "CommandSupport", dependencies: ["GPT", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      name: "CommandSupport",
+      dependencies: ["GPT", "Training", .target(name: "MessagePassing", condition: .when(traits: ["MPI"])),
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Tools/CommandSupport", swiftSettings: v5),
+    // Built into the tools only with the trait MPI (its sources compile to nothing without it).
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+      providers: [.apt(["libopenmpi-dev"])]),
+    .target(
+      name: "MessagePassing", dependencies: ["Tensor", "Training", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+      swiftSettings: v5),
     .executableTarget(
       name: "TrainGPT",
       dependencies: ["GPT", "Training", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],

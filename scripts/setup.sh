@@ -3,15 +3,28 @@
 #
 #   scripts/setup.sh            what building and running the tools needs: OpenBLAS's CBLAS development files
 #                               (libopenblas-dev) and pkg-config, which SwiftPM uses to find them
+#   scripts/setup.sh --mpi      also Open MPI (libopenmpi-dev, openmpi-bin) for data-parallel jobs under mpirun
+#                               (tools built with `swift build --traits MPI`; `.ci/run` uses it)
 #
 # Debian and Ubuntu (apt-get) are handled: as root directly, otherwise through sudo. Elsewhere, or without
 # root and sudo, it says what to install and exits with status 1. `.ci/run` calls it too, so CI and a fresh
 # machine install the same things.
 set -euo pipefail
 
+mpi=false
+case "${1:-}" in
+  --mpi) mpi=true ;;
+  "") ;;
+  *) echo "setup: unknown option '$1' (use --mpi or nothing)" >&2; exit 2 ;;
+esac
+
 missing=()
 command -v pkg-config > /dev/null 2>&1 || missing+=(pkgconf)
 if ! pkg-config --exists openblas 2> /dev/null; then missing+=(libopenblas-dev); fi
+if $mpi; then
+  if ! pkg-config --exists ompi 2> /dev/null; then missing+=(libopenmpi-dev); fi
+  command -v mpirun > /dev/null 2>&1 || missing+=(openmpi-bin)
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 echo "setup: installing ${missing[*]}" >&2
@@ -33,4 +46,7 @@ if ! "${as_root[@]}" apt-get update -qq || ! "${as_root[@]}" apt-get install -y 
   exit 1
 fi
 pkg-config --exists openblas || { echo "setup: libopenblas-dev is installed but pkg-config does not find 'openblas'" >&2; exit 1; }
+if $mpi; then
+  pkg-config --exists ompi || { echo "setup: libopenmpi-dev is installed but pkg-config does not find 'ompi'" >&2; exit 1; }
+fi
 echo "setup: done" >&2

@@ -58,6 +58,41 @@ public final class IntegratedGradientsAttributor: PairAttributor {
   }
 
   public func accumulate(_ tokens: IntTensor) throws {
+    try compute(tokens) { s, chunks in s.sums.fold(partials.prefix(chunks), decoder: s.decoder.matrix) }
+    batchCount += 1
+  }
+
+  /// One batch's partial Gram matrices per pair, exported (see `PairAttributor.terms`).
+  public func terms(_ tokens: IntTensor) throws -> Data {
+    var writer = TermsWriter()
+    try compute(tokens) { _, chunks in
+      writer.append(chunks)
+      for p in partials.prefix(chunks) {
+        let (list, values) = p.export()
+        writer.append(list)
+        writer.append(values)
+      }
+    }
+    return writer.data
+  }
+
+  public func fold(_ terms: Data) throws {
+    var reader = TermsReader(terms)
+    for s in states {
+      let chunks = try reader.int()
+      guard chunks <= partials.count else {
+        throw ExperimentError("attribution terms of \(chunks) chunks for \(partials.count) threads (every process must run as many threads)")
+      }
+      for p in partials.prefix(chunks) { p.load(targets: try reader.int32s(), values: try reader.doubles()) }
+      s.sums.fold(partials.prefix(chunks), decoder: s.decoder.matrix)
+    }
+    try reader.finish()
+    batchCount += 1
+  }
+
+  /// Computes one batch's partial Gram matrices pair by pair, handing each pair's to `done` with the number
+  /// of partials used (which must clear them).
+  private func compute(_ tokens: IntTensor, _ done: (IGPairState, Int) throws -> Void) throws {
     guard tokens.rank == 2 else { throw ExperimentError("token batch must be [B, T], got \(tokens.shape)") }
     let acts = try gpt.activations(tokens, at: Set(pairs.map(\.upstreamKey)))
     for s in states {
@@ -75,9 +110,8 @@ public final class IntegratedGradientsAttributor: PairAttributor {
           }
         }
       }
-      s.sums.fold(partials.prefix(chunks), decoder: s.decoder.matrix)
+      try done(s, chunks)
     }
-    batchCount += 1
   }
 
   public func attributions() -> [String: Tensor] {

@@ -51,6 +51,36 @@ public final class ManualAblationAttributor: PairAttributor {
   }
 
   public func accumulate(_ tokens: IntTensor) throws {
+    try compute(tokens) { s, partial in
+      for acc in partial { for e in 0..<acc.count { s.scores[e] += Double(acc[e]) } }
+    }
+  }
+
+  /// One batch's per-thread score arrays per pair (see `PairAttributor.terms`).
+  public func terms(_ tokens: IntTensor) throws -> Data {
+    var writer = TermsWriter()
+    try compute(tokens) { _, partial in
+      writer.append(partial.count)
+      for acc in partial { writer.append(acc) }
+    }
+    return writer.data
+  }
+
+  public func fold(_ terms: Data) throws {
+    var reader = TermsReader(terms)
+    for s in states {
+      let count = try reader.int()
+      for _ in 0..<count {
+        let acc = try reader.floats()
+        guard acc.count == s.scores.count else { throw ExperimentError("attribution terms of \(acc.count) scores for \(s.scores.count)") }
+        for e in 0..<acc.count { s.scores[e] += Double(acc[e]) }
+      }
+    }
+    try reader.finish()
+  }
+
+  /// Computes one batch's per-thread scores pair by pair and hands them to `done`.
+  private func compute(_ tokens: IntTensor, _ done: (State, [[Float]]) throws -> Void) throws {
     guard tokens.rank == 2 else { throw ExperimentError("token batch must be [B, T], got \(tokens.shape)") }
     let acts = try gpt.activations(tokens, at: Set(pairs.map(\.upstreamKey)))
     for s in states {
@@ -75,7 +105,7 @@ public final class ManualAblationAttributor: PairAttributor {
           }
         }
       }
-      for acc in partial { for e in 0..<acc.count { s.scores[e] += Double(acc[e]) } }
+      try done(s, partial)
     }
   }
 

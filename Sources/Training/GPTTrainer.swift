@@ -21,6 +21,10 @@ public final class GPTTrainer: ResumableTrainer {
   public private(set) var lastValLoss: Float = .nan
   let seed: UInt64
   let logger: RunLogger
+  /// The processes training is spread over (see `distribute(over:)`).
+  public private(set) var parallel = DataParallel.single
+  /// Every rank's train-loader position after the latest step (rank order), for the resume state.
+  var trainPositions: [TokenDataLoader.Position]?
 
   /// A trainer for a new model initialised with `seed`, or for `model` when given.
   public init(config: GPTTrainingConfig, checkpointsDirectory: URL, model: GPT? = nil, seed: UInt64 = 0, echo: Bool = true) throws {
@@ -37,8 +41,28 @@ public final class GPTTrainer: ResumableTrainer {
     logger = RunLogger(directory: runDirectory, echo: echo)
   }
 
-  /// Tokens consumed per optimisation step.
-  public var tokensPerStep: Int { config.batchSize * config.gradientAccumulationSteps * model.config.blockSize }
+  /// Tokens consumed per optimisation step (by all ranks together).
+  public var tokensPerStep: Int {
+    config.batchSize * ((try? parallel.localAccumulation(config.gradientAccumulationSteps)) ?? 1) * parallel.worldSize * model.config.blockSize
+  }
+
+  /// Spreads training over the ranks of `parallel` (call before `train`, on every rank, with the same
+  /// config): each rank reads its own slice of every batch, runs its share of the accumulation steps and
+  /// evaluation batches; gradients and evaluations are averaged; only rank 0 logs and writes files.
+  public func distribute(over parallel: DataParallel) throws {
+    _ = try parallel.localAccumulation(config.gradientAccumulationSteps)
+    _ = try parallel.localBatches(config.evalSteps)
+    let dataDir = URL(fileURLWithPath: config.dataDir), t = model.config.blockSize
+    trainLoader = try TokenDataLoader(directory: dataDir, split: .train, batchSize: config.batchSize, sequenceLength: t,
+                                      rank: parallel.rank, worldSize: parallel.worldSize)
+    valLoader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: config.batchSize, sequenceLength: t,
+                                    rank: parallel.rank, worldSize: parallel.worldSize)
+    self.parallel = parallel
+    if !parallel.isWriter {
+      logger.echo = false
+      logger.writes = false
+    }
+  }
 
   /// Runs training from step 1, or continues from the run's resume state when `resume` is set.
   /// `stopAfter` stops early (as if interrupted) after that step; at each of `milestones` (evaluation steps)
@@ -61,7 +85,7 @@ public final class GPTTrainer: ResumableTrainer {
 
   public func trainStep(step: Int, learningRate: Float) throws -> (losses: [Float], gradNorm: Float) {
     model.zeroGrad()
-    let accumulation = config.gradientAccumulationSteps
+    let accumulation = try parallel.localAccumulation(config.gradientAccumulationSteps)
     var total: Float = 0
     for _ in 0..<accumulation {
       let (x, y) = try trainLoader.nextBatch()
@@ -73,17 +97,19 @@ public final class GPTTrainer: ResumableTrainer {
       total += value / Float(accumulation)
       (accumulation == 1 ? loss : loss * (1 / Float(accumulation))).backward()
     }
+    let reduced = try parallel.reduceStep(parameters: model.parameters, losses: [total], position: trainLoader.position)
+    trainPositions = reduced.positions
     let norm = clipGradNorm(model.parameters, maxNorm: config.gradClip ?? .infinity)
     guard norm.isFinite else {
       throw nonFiniteStop("gradient norm became \(norm) at step \(step)" + NonFinite.gradientNote(model.namedParameters))
     }
     optimizer.learningRate = learningRate
     optimizer.step()
-    return ([total], norm)
+    return (reduced.losses, norm)
   }
 
   public func evaluate(step: Int) throws -> [(String, LogValue)] {
-    let loss = try GPTEvaluation.meanLoss(model: model, loader: &valLoader, batches: config.evalSteps)
+    let loss = try GPTEvaluation.meanLoss(model: model, loader: &valLoader, batches: config.evalSteps, parallel: parallel)
     lastValLoss = loss
     guard loss.isFinite else {
       valLoader.reset()
@@ -94,8 +120,10 @@ public final class GPTTrainer: ResumableTrainer {
     if step > 0 && loss <= bestValLoss {
       bestValLoss = loss
       bestStep = step
-      try GPTCheckpoint.save(model, to: runDirectory)
-      try CheckpointSteps(steps: [CheckpointSteps.modelKey: step]).write(to: runDirectory)
+      if parallel.isWriter {
+        try GPTCheckpoint.save(model, to: runDirectory)
+        try CheckpointSteps(steps: [CheckpointSteps.modelKey: step]).write(to: runDirectory)
+      }
       saved = true
     }
     return [("loss", .float(loss)), ("checkpoint", .bool(saved))]
@@ -112,15 +140,19 @@ public final class GPTTrainer: ResumableTrainer {
     /// The step of the saved best checkpoint (absent in states written before steps were recorded).
     var bestStep: Int?
     var trainPosition: TokenDataLoader.Position
+    /// Every rank's train-loader position (absent in states written before data-parallel runs; then one rank).
+    var trainPositions: [TokenDataLoader.Position]?
     var config: GPTTrainingConfig
     var seed: UInt64
   }
 
   public func saveResumeState(step: Int) throws {
+    guard parallel.isWriter else { return }
     var weights: [String: Tensor] = [:]
     for (name, p) in model.namedParameters { weights[name] = p.value }
     let state = ResumeState(step: step, bestValLoss: bestValLoss.isFinite ? bestValLoss : nil, bestStep: bestStep,
-                            trainPosition: trainLoader.position, config: config, seed: seed)
+                            trainPosition: trainLoader.position, trainPositions: trainPositions ?? [trainLoader.position],
+                            config: config, seed: seed)
     try ResumeStore(runDirectory: runDirectory).save(
       files: ["model.safetensors": SafeTensorsFile(tensors: weights),
               "optimizer.safetensors": SafeTensorsFile(tensors: optimizer.stateTensors())],
@@ -130,7 +162,7 @@ public final class GPTTrainer: ResumableTrainer {
   /// Restores weights, optimizer, loader position and best loss; returns the completed step.
   func loadResumeState() throws -> Int {
     let (state, files) = try ResumeStore(runDirectory: runDirectory)
-      .load(ResumeState.self, files: ["model.safetensors", "optimizer.safetensors"])
+      .load(ResumeState.self, files: ["model.safetensors", "optimizer.safetensors"], parallel: parallel)
     guard state.config.gptConfig == config.gptConfig else {
       throw TrainingError("resume state in \(runDirectory.path) is for architecture \(state.config.gptConfig), not \(config.gptConfig)")
     }
@@ -140,9 +172,16 @@ public final class GPTTrainer: ResumableTrainer {
     } catch {
       throw TrainingError("resume state in \(runDirectory.path) does not fit this model: \(error)")
     }
-    try trainLoader.restore(state.trainPosition)
+    let positions = state.trainPositions ?? [state.trainPosition]
+    guard positions.count == parallel.worldSize else {
+      throw TrainingError("resume state in \(runDirectory.path) was written by \(positions.count) process(es); resume it with as many (this job has \(parallel.worldSize))")
+    }
+    try trainLoader.restore(positions[parallel.rank])
+    trainPositions = positions
     bestValLoss = state.bestValLoss ?? .infinity
-    bestStep = try state.bestStep ?? CheckpointSteps.read(from: runDirectory)?.steps[CheckpointSteps.modelKey]
+    bestStep = state.bestStep
+    if bestStep == nil { bestStep = try parallel.fromWriter { try CheckpointSteps.read(from: runDirectory)?.steps[CheckpointSteps.modelKey] ?? -1 } }
+    if bestStep == -1 { bestStep = nil }
     guard state.step < config.maxSteps else {
       throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise max_steps to continue")
     }
@@ -154,13 +193,17 @@ public final class GPTTrainer: ResumableTrainer {
 public enum GPTEvaluation {
   /// Resets `loader` and averages the mean next-token loss over `batches` batches (no gradients; a window
   /// the loader repeats is computed once, see `TokenDataLoader.mapBatches`).
-  public static func meanLoss(model: GPT, loader: inout TokenDataLoader, batches: Int) throws -> Float {
+  /// With several ranks (`parallel`), each computes its share of the batches (`DataParallel.localBatches`)
+  /// from its rank-offset loader and the mean is taken over all of them.
+  public static func meanLoss(model: GPT, loader: inout TokenDataLoader, batches: Int,
+                              parallel: DataParallel = .single) throws -> Float {
     loader.reset()
+    let local = try parallel.localBatches(batches)
     let losses = try withNoGrad {
-      try loader.mapBatches(batches) { x, y in try model.loss(x, targets: y).value.scalar }
+      try loader.mapBatches(local) { x, y in try model.loss(x, targets: y).value.scalar }
     }
     var total: Double = 0
     for loss in losses { total += Double(loss) }
-    return Float(total / Double(batches))
+    return Float(try parallel.sum([total])[0] / Double(batches))
   }
 }

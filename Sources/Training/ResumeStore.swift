@@ -48,6 +48,18 @@ public struct ResumeStore {
 
   /// Reads the state and the named tensor files.
   public func load<State: Decodable>(_ type: State.Type, files: [String]) throws -> (State, [String: SafeTensorsFile]) {
+    try decode(type, files: files, from: rawFiles(files))
+  }
+
+  /// Reads the state on rank 0 of `parallel` and hands its bytes to every rank (`DataParallel.fromWriter`),
+  /// so the other ranks need no access to the run directory.
+  public func load<State: Decodable>(_ type: State.Type, files: [String], parallel: DataParallel) throws -> (State, [String: SafeTensorsFile]) {
+    try decode(type, files: files, from: parallel.fromWriter { try rawFiles(files) })
+  }
+
+  /// The bytes of state.json (key "state.json") and of the named files, from `resume/` or, after an
+  /// interrupted swap, `resume.previous/`.
+  func rawFiles(_ files: [String]) throws -> [String: Data] {
     let fm = FileManager.default
     var dir = directory
     if !fm.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
@@ -56,15 +68,30 @@ public struct ResumeStore {
       }
       dir = previous
     }
-    let stateURL = dir.appendingPathComponent("state.json")
+    var out: [String: Data] = [:]
+    for name in ["state.json"] + files {
+      let url = dir.appendingPathComponent(name)
+      if name == "state.json" {
+        do { out[name] = try Data(contentsOf: url) } catch { throw TrainingError("corrupt resume state \(url.path): \(error)") }
+      } else {
+        out[name] = try AtomicFile.read(url)
+      }
+    }
+    return out
+  }
+
+  private func decode<State: Decodable>(_ type: State.Type, files: [String], from raw: [String: Data]) throws -> (State, [String: SafeTensorsFile]) {
+    let stateURL = directory.appendingPathComponent("state.json")  // (or resume.previous/'s; named as the state's place)
     let state: State
     do {
-      state = try JSONDecoder().decode(State.self, from: Data(contentsOf: stateURL))
+      state = try JSONDecoder().decode(State.self, from: raw["state.json"] ?? Data())
     } catch {
       throw TrainingError("corrupt resume state \(stateURL.path): \(error)")
     }
     var out: [String: SafeTensorsFile] = [:]
-    for name in files { out[name] = try SafeTensors.read(contentsOf: dir.appendingPathComponent(name)) }
+    for name in files {
+      out[name] = try SafeTensors.decode(raw[name] ?? Data(), source: directory.appendingPathComponent(name).path)
+    }
     return (state, out)
   }
 }

@@ -37,6 +37,8 @@ public final class RunLogger {
   public let directory: URL
   /// Echo lines to standard error.
   public var echo: Bool
+  /// Append lines to the log files (off on the ranks of a data-parallel job other than rank 0).
+  public var writes = true
 
   public init(directory: URL, echo: Bool = true) {
     self.directory = directory
@@ -49,6 +51,7 @@ public final class RunLogger {
 
   public func append(_ text: String, to destination: Destination) throws {
     if echo { Terminal.line(text) }
+    guard writes else { return }
     let url = directory.appendingPathComponent(destination.rawValue)
     if !FileManager.default.fileExists(atPath: url.path) {
       try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -178,6 +178,8 @@ protocol ResumableTrainer: TrainingTask {
   var runDirectory: URL { get }
   var logger: RunLogger { get }
   var tokensPerStep: Int { get }
+  /// The processes the run is spread over (`DataParallel.single` for one); only rank 0 writes files.
+  var parallel: DataParallel { get }
   /// Restores the state written after the latest evaluation; returns the step it was written after.
   func loadResumeState() throws -> Int
   /// The run's config as the `debug.log` line.
@@ -194,9 +196,12 @@ extension ResumableTrainer {
     if let bad = milestones.sorted().first(where: { $0 < 1 || $0 > config.maxSteps || !loop.evaluates(after: $0) }) {
       throw TrainingError("milestone step \(bad) of run \(config.name) is not an evaluation step (multiples of eval_interval \(config.evalInterval), or max_steps \(config.maxSteps))")
     }
-    let lock = try DirectoryLock(directory: runDirectory, subject: "run directory \(runDirectory.path)",
-                                 notice: { if self.logger.echo { Terminal.line($0) } })
-    removeInterruptedWrites()
+    // Only the writing rank (rank 0 of a data-parallel job) claims and tidies the run directory.
+    let lock = parallel.isWriter
+      ? try DirectoryLock(directory: runDirectory, subject: "run directory \(runDirectory.path)",
+                          notice: { if self.logger.echo { Terminal.line($0) } })
+      : nil
+    if parallel.isWriter { removeInterruptedWrites() }
     var first = 1
     if resume {
       first = try loadResumeState() + 1
@@ -210,6 +215,11 @@ extension ResumableTrainer {
     run.label = config.name
     run.directory = runDirectory
     run.lock = lock
+    if parallel.worldSize > 1 {
+      // Every rank stops after the same step: the one whose allreduce carried a rank's stop request.
+      let parallel = self.parallel
+      run.stopRequest = { parallel.agreedStop }
+    }
     return run
   }
 
@@ -237,6 +247,7 @@ extension ResumableTrainer {
   /// Copies the run's checkpoint files (`CheckpointFiles`) into `milestones/step-NNNNNN/` (replacing an
   /// earlier copy of the same step).
   public func keepCheckpoint(step: Int) throws {
+    guard parallel.isWriter else { return }
     try CheckpointFiles.copy(from: runDirectory, to: CheckpointFiles.milestoneDirectory(runDirectory, step: step))
   }
 }

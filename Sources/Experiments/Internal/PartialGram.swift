@@ -56,6 +56,30 @@ final class PartialGram {
     touched[target] = true
   }
 
+  /// The packed triangles of the touched targets (target indices, then their values one triangle after another),
+  /// cleared here: one batch's share for another process to `load` and fold.
+  func export() -> (targets: [Int32], values: [Double]) {
+    var list: [Int32] = [], values: [Double] = []
+    for j in 0..<targets where touched[j] {
+      list.append(Int32(j))
+      let src = buffer + j * packedCount
+      values.append(contentsOf: UnsafeBufferPointer(start: src, count: packedCount))
+      src.update(repeating: 0, count: packedCount)
+      touched[j] = false
+    }
+    return (list, values)
+  }
+
+  /// Adds what `export` returned (into a cleared partial, this restores the exported state exactly).
+  func load(targets list: [Int32], values: [Double]) {
+    precondition(values.count == list.count * packedCount, "partial Gram of \(values.count) values for \(list.count) targets")
+    for (k, j) in list.enumerated() {
+      let dst = buffer + Int(j) * packedCount
+      for e in 0..<packedCount { dst[e] += values[k * packedCount + e] }
+      touched[Int(j)] = true
+    }
+  }
+
   /// Adds target j's packed triangle into the full symmetric matrix `m` [C, C] and clears it.
   func drain(target j: Int, into m: UnsafeMutablePointer<Double>) {
     var src = buffer + j * packedCount

@@ -12,7 +12,10 @@ struct Ablate: ParsableCommand {
     commandName: "ablate",
     abstract: "Edge-ablation sweeps (SCALAR): prune the connections between SAE pairs to their top N edges and measure the KL divergence of the next-token predictions.",
     discussion: """
-      One process runs every layer and every N. Prompts are the first --prompts rows of the val split cut into \
+      One process runs every layer and every N; under `mpirun -np N` (tools built with `--traits MPI`) the \
+      points are dealt round-robin to the ranks, each rank writes the files of its points into the output \
+      directory (which every rank must see, e.g. a shared file system), and rank 0 prints the results, which \
+      equal one process's. Prompts are the first --prompts rows of the val split cut into \
       consecutive rows of --sequence-length tokens. Edges are ranked by the attribution file (positive values \
       descending, zeros in seeded random order, then negatives) or, with --selection random, in a seeded random \
       order. For each (layer, N) the output directory receives {placement}_{variant}_{selection}_{layer}_{N}\
@@ -65,7 +68,7 @@ struct Ablate: ParsableCommand {
   func run() throws {
     try withStopOnSignal(stopping: "stopping after the current point") {
       do {
-        try ablate()
+        try withProcesses(tool: "ablate") { try ablate($0) }
       } catch let e as ExperimentError {
         throw ToolError(e.description)
       } catch let e as SAEError {
@@ -74,7 +77,7 @@ struct Ablate: ParsableCommand {
     }
   }
 
-  func ablate() throws {
+  func ablate(_ parallel: DataParallel) throws {
     let edgeSelection = selection
     guard prompts > 0 else { throw ToolError("--prompts must be positive, got \(prompts)") }
     guard sequenceLength > 0 else { throw ToolError("--sequence-length must be positive, got \(sequenceLength)") }
@@ -114,17 +117,22 @@ struct Ablate: ParsableCommand {
         order = EdgeRanking.random(upstream: pair.upstream.featureCount, downstream: pair.downstream.featureCount, seed: seed)
       }
       let counts = try EdgeCounts.resolve(requested, total: total)
-      if !counts.clamped.isEmpty {
+      if !counts.clamped.isEmpty && parallel.isWriter {
         Terminal.line("ablate: warning: layer \(pair.layer) has \(total) edges; clamped \(counts.clamped.map(String.init).joined(separator: ", ")) to \(total)")
       }
       plans.append((pair, order, counts.counts))
     }
     let outDir = URL(fileURLWithPath: out)
-    let lock = try DirectoryLock(directory: outDir, subject: "output directory \(outDir.path)")
-    defer { lock.release() }
-    let leftovers = AtomicFile.removeStaleTemporaries(in: outDir)
-    if !leftovers.isEmpty {
-      Terminal.line("notice: removed what interrupted writes left in \(outDir.path): \(leftovers.joined(separator: ", "))")
+    // Rank 0 claims and tidies the output directory for the whole job; the others wait until it has.
+    var lock: DirectoryLock?
+    defer { lock?.release() }
+    _ = try parallel.fromWriter { () throws -> Bool in
+      lock = try DirectoryLock(directory: outDir, subject: "output directory \(outDir.path)")
+      let leftovers = AtomicFile.removeStaleTemporaries(in: outDir)
+      if !leftovers.isEmpty {
+        Terminal.line("notice: removed what interrupted writes left in \(outDir.path): \(leftovers.joined(separator: ", "))")
+      }
+      return true
     }
     let variant = label ?? model.config.saeVariant.rawValue.replacingOccurrences(of: "_", with: "-")
     let layout: AblationResultFile.Layout = fullTensors ? .full : .compact
@@ -168,11 +176,23 @@ struct Ablate: ParsableCommand {
       if let v = jsonNumber(klCircuit) { row["kl_full_circuit_mean"] = v }
       results.append(row)
     }
-    Terminal.line("ablate: \(dir.path), layers \(chosen.map(String.init).joined(separator: ", ")), \(totalPoints) points"
+    if parallel.isWriter { Terminal.line("ablate: \(dir.path), layers \(chosen.map(String.init).joined(separator: ", ")), \(totalPoints) points"
                   + (keptPoints > 0 ? " (\(keptPoints) already complete)" : "") + ", "
-                  + "\(prompts) prompts of \(sequenceLength) tokens, \(edgeSelection.rawValue) selection → \(outDir.path)")
+                  + "\(prompts) prompts of \(sequenceLength) tokens, \(edgeSelection.rawValue) selection → \(outDir.path)"
+                  + (parallel.worldSize > 1 ? ", over \(parallel.worldSize) ranks" : "")) }
+    // Point i of the sweep (plans in order, counts ascending) is computed by rank i mod the world size.
+    var pointIndex = 0
+    var others: [Set<Int>] = []
+    for plan in plans {
+      var skip = Set<Int>()
+      for n in plan.counts {
+        if pointIndex % parallel.worldSize != parallel.rank { skip.insert(n) }
+        pointIndex += 1
+      }
+      others.append(skip)
+    }
     let cleanLogits = keptPoints == totalPoints ? nil : try withNoGrad { try model.gpt(tokens).value }
-    for (plan, finished) in zip(plans, kept) {
+    for ((plan, finished), theirs) in zip(zip(plans, kept), others) {
       guard finished.count < plan.counts.count, let cleanLogits else {
         for n in plan.counts {
           let sidecar = finished[n]!
@@ -194,7 +214,7 @@ struct Ablate: ParsableCommand {
           reported += 1
         }
       }
-      try ablation.sweep(order: plan.order, counts: plan.counts, skipping: Set(finished.keys)) { point in
+      try ablation.sweep(order: plan.order, counts: plan.counts, skipping: Set(finished.keys).union(theirs)) { point in
         reportKept(below: point.edges)
         reported += 1
         let (stem, params) = describe(plan, point.edges)
@@ -212,6 +232,30 @@ struct Ablate: ParsableCommand {
       reportKept(below: Int.max)
     }
     Terminal.clearProgress()
+    if parallel.worldSize > 1 {
+      // Every rank's rows, in sweep order (this also waits until every rank has written its files).
+      struct Row: Codable { var layer: Int, edges: Int, full: Double?, circuit: Double? }
+      let mine = try JSONEncoder().encode(results.map {
+        Row(layer: $0["layer"] as! Int, edges: $0["edges"] as! Int, full: $0["kl_full_model_mean"] as? Double,
+            circuit: $0["kl_full_circuit_mean"] as? Double)
+      })
+      var byPoint: [String: Row] = [:]
+      for data in try parallel.communicator.allgather(mine) {
+        for row in try JSONDecoder().decode([Row].self, from: data) { byPoint["\(row.layer) \(row.edges)"] = row }
+      }
+      results = []
+      for plan in plans {
+        for n in plan.counts {
+          guard let row = byPoint["\(plan.pair.layer) \(n)"] else { throw ToolError("no rank reported layer \(plan.pair.layer), N \(n)") }
+          var out: [String: Any] = ["layer": row.layer, "edges": row.edges]
+          if let v = row.full { out["kl_full_model_mean"] = v }
+          if let v = row.circuit { out["kl_full_circuit_mean"] = v }
+          results.append(out)
+        }
+      }
+      done = results.count
+      guard parallel.isWriter else { return }
+    }
     let seconds = Date().timeIntervalSince(start)
     Terminal.line("ablate: \(totalPoints) points in \(Terminal.duration(seconds)) → \(outDir.path)")
     if common.json {

@@ -16,7 +16,9 @@ struct Attribute: ParsableCommand {
       matrix per pair (keys i-(i+1), MLP_BLOCK_i or MLP_i) and the reference's metadata. Paper settings: \
       --method ig --steps 4 --batches 24 --batch-size 24. The file is written atomically; .<file>.lock beside it \
       (holding the pid) keeps a second process from writing the same file; SIGINT or SIGTERM stops after the \
-      current batch without writing (exit status 130 or 143).
+      current batch without writing (exit status 130 or 143). Under `mpirun -np N` (tools built with \
+      `--traits MPI`) batch b is computed by rank b mod N and rank 0 adds them up in batch order and writes the \
+      file, the same bytes as one process with as many threads per process.
       """)
 
   @Option(help: ArgumentHelp("SAE checkpoint directory (or its name under --checkpoints-dir).", valueName: "dir"))
@@ -48,7 +50,7 @@ struct Attribute: ParsableCommand {
   func run() throws {
     try withStopOnSignal(stopping: "stopping after the current batch, writing nothing") {
       do {
-        try attribute()
+        try withProcesses(tool: "attribute") { try attribute($0) }
       } catch let e as ExperimentError {
         throw ToolError(e.description)
       } catch let e as SAEError {
@@ -57,7 +59,7 @@ struct Attribute: ParsableCommand {
     }
   }
 
-  func attribute() throws {
+  func attribute(_ parallel: DataParallel) throws {
     let chosen = method
     guard batches > 0, batchSize > 0 else { throw ToolError("--batches and --batch-size must be positive") }
     guard steps >= 1 else { throw ToolError("--steps must be at least 1, got \(steps)") }
@@ -66,8 +68,13 @@ struct Attribute: ParsableCommand {
     let layerList = try flag("--layers") { try layers.map(ExperimentInputs.layers) }
     let dir = try ExperimentInputs.checkpoint(checkpoint, checkpointsDirectory: common.checkpointsURL)
     let url = URL(fileURLWithPath: output)
-    let lock = try DirectoryLock(lockFile: DirectoryLock.url(forFile: url), subject: "output \(url.path)")
-    defer { lock.release() }
+    // Rank 0 (the only writer) claims the output; the others wait until it has.
+    var lock: DirectoryLock?
+    defer { lock?.release() }
+    _ = try parallel.fromWriter { () throws -> Bool in
+      lock = try DirectoryLock(lockFile: DirectoryLock.url(forFile: url), subject: "output \(url.path)")
+      return true
+    }
     let model = try SparsifiedGPT.load(from: dir)
     let dataDir = URL(fileURLWithPath: common.dataDir ?? "data/shakespeare")
     var loader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: batchSize,
@@ -76,15 +83,17 @@ struct Attribute: ParsableCommand {
       ? try IntegratedGradientsAttributor(model: model, layers: layerList, steps: steps)
       : try ManualAblationAttributor(model: model, layers: layerList, epsilon: epsilon)
     let keys = attributor.pairs.map(\.attributionKey)
-    Terminal.line("attribute: \(chosen.rawValue) on \(dir.path), pairs \(keys.joined(separator: ", ")), "
-                  + "\(batches) batches of \(batchSize) × \(model.gpt.config.blockSize) tokens")
+    if parallel.isWriter { Terminal.line("attribute: \(chosen.rawValue) on \(dir.path), pairs \(keys.joined(separator: ", ")), "
+                  + "\(batches) batches of \(batchSize) × \(model.gpt.config.blockSize) tokens"
+                  + (parallel.worldSize > 1 ? " over \(parallel.worldSize) ranks" : "")) }
     let start = Date()
-    let result = try attributor.run(loader: &loader, batches: batches) { done in
+    let result = try attributor.run(loader: &loader, batches: batches, parallel: parallel) { done in
       try stopIfRequested("attribute stopped after batch \(done) of \(batches); \(url.path) was not written")
       let elapsed = Date().timeIntervalSince(start)
       Terminal.progress("batch \(done)/\(batches) | \(Terminal.duration(elapsed)) | ETA \(Terminal.duration(elapsed / Double(done) * Double(batches - done)))")
     }
     Terminal.clearProgress()
+    guard let result else { return }
     let metadata = AttributionMetadata(modelName: ExperimentInputs.modelName(dir), method: chosen, batchSize: batchSize,
                                        numBatches: batches, steps: chosen == .integratedGradients ? steps : nil,
                                        epsilon: chosen == .manualAblation ? Double(epsilon) : nil)

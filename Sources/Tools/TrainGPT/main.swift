@@ -9,7 +9,9 @@ struct TrainGPT: ParsableCommand {
     commandName: "train-gpt",
     abstract: "Train a GPT language model with the reference recipe (AdamW, warmup + cosine schedule, best-checkpoint saving).",
     discussion: """
-      The run writes <checkpoints-dir>/<name>/: model.json and model.safetensors (the best checkpoint by val loss, \
+      Under `mpirun -np N` (tools built with `--traits MPI`) the run is data-parallel: each rank reads its own \
+      slice of every batch, gradients are averaged, gradient accumulation steps are divided among the ranks, \
+      and rank 0 writes every file. The run writes <checkpoints-dir>/<name>/: model.json and model.safetensors (the best checkpoint by val loss, \
       readable by the PyTorch reference), train.log, eval.log, debug.log, and resume/ (the state after the latest \
       evaluation, used by --resume). SIGINT or SIGTERM stops the run after the current step with its resume \
       state written (exit status 130 or 143); a second signal stops it at once. The run directory is locked \
@@ -40,10 +42,12 @@ struct TrainGPT: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
-    try withStopOnSignal(stopping: "stopping after the current step, with the resume state written") { try train() }
+    try withStopOnSignal(stopping: "stopping after the current step, with the resume state written") {
+      try withProcesses(tool: "train-gpt") { try train($0) }
+    }
   }
 
-  func train() throws {
+  func train(_ parallel: DataParallel) throws {
     var c = try loadConfig()
     if let name { c.name = name }
     loop.apply(to: &c, dataDir: common.dataDir)
@@ -53,10 +57,12 @@ struct TrainGPT: ParsableCommand {
     if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
 
     let trainer = try GPTTrainer(config: c, checkpointsDirectory: common.checkpointsURL, seed: seed)
+    try trainer.distribute(over: parallel)
     let start = monotonicSeconds()
     let first = resume ? "resumed" : "started"
     let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: try loop.milestoneSteps())
     let seconds = monotonicSeconds() - start
+    guard parallel.isWriter else { return }
     Terminal.line("\(first) run \(c.name): finished step \(last) of \(c.maxSteps) in \(Terminal.duration(seconds)); "
                   + "best val loss \(String(format: "%.4f", trainer.bestValLoss))"
                   + (trainer.bestStep.map { " (checkpoint of step \($0))" } ?? "") + " → \(trainer.runDirectory.path)")

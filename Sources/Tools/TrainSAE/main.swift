@@ -71,10 +71,12 @@ struct TrainSAE: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
-    try withStopOnSignal(stopping: "stopping after the current step of every run, with the resume states written") { try train() }
+    try withStopOnSignal(stopping: "stopping after the current step of every run, with the resume states written") {
+      try withProcesses(tool: "train-sae") { try train($0) }
+    }
   }
 
-  func train() throws {
+  func train(_ parallel: DataParallel) throws {
     guard !config.isEmpty else { throw ToolError("--config is required (an SAE training preset name or a JSON file)") }
     if !name.isEmpty && name.count != config.count {
       throw ToolError("give one --name per --config (\(config.count) configs, \(name.count) names), or no --name")
@@ -87,7 +89,7 @@ struct TrainSAE: ParsableCommand {
     let milestones = try loop.milestoneSteps()
     if let sweep {
       if !milestones.isEmpty { throw ToolError("--milestones does not apply to --sweep") }
-      return try runSweep(sweep, config: try baseConfig(config[0], name: name.first))
+      return try runSweep(sweep, config: try baseConfig(config[0], name: name.first), parallel: parallel)
     }
     let configs = try config.indices.map {
       try makeConfig(config[$0], name: name.isEmpty ? nil : name[$0], sparsity: sparsity.count > 1 ? sparsity[$0] : sparsity.first)
@@ -98,8 +100,10 @@ struct TrainSAE: ParsableCommand {
       let c = configs[0]
       let gptDirectory: URL? = c.trainer == .regularization && loadFrom == nil ? nil : try locateGPT()
       let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
+      try trainer.distribute(over: parallel)
       let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
       let seconds = monotonicSeconds() - start
+      guard parallel.isWriter else { return }
       report(trainer, verb: verb, last: last, seconds: seconds)
       if common.json { try printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
       return
@@ -112,8 +116,10 @@ struct TrainSAE: ParsableCommand {
       try ConcurrentSAETrainer(config: $0, gpt: gpt, checkpointsDirectory: common.checkpointsURL, seed: seed)
     }
     let group = try SAETrainingGroup(trainers: trainers)
+    try group.distribute(over: parallel)
     let lasts = try group.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
     let seconds = monotonicSeconds() - start
+    guard parallel.isWriter else { return }
     for (trainer, last) in zip(trainers, lasts) { report(trainer, verb: verb, last: last, seconds: seconds) }
     Terminal.line("shared GPT forward: \(group.shared.misses) batches computed, \(group.shared.hits) reused")
     if common.json {
@@ -198,13 +204,15 @@ struct TrainSAE: ParsableCommand {
   }
 
   /// `--sweep`: the λ grid's runs of `config`, then the table (and JSON).
-  func runSweep(_ grid: String, config: SAETrainingConfig) throws {
+  func runSweep(_ grid: String, config: SAETrainingConfig, parallel: DataParallel) throws {
     if !sparsity.isEmpty { throw ToolError("--sweep sets λ per run; drop --sparsity") }
     if stopAfter != nil { throw ToolError("--stop-after does not apply to --sweep (interrupt the sweep and continue it with --resume)") }
     let sweep = try JSAESweep(base: config, lambdas: try flag("--sweep") { try JSAESweep.parseGrid(grid) }, gptDirectory: try locateGPT(),
                               checkpointsDirectory: common.checkpointsURL, seed: seed)
+    sweep.parallel = parallel
     let start = monotonicSeconds()
     let results = try sweep.run(resume: resume)
+    guard parallel.isWriter else { return }
     Terminal.line("sweep of \(results.count) runs done in \(Terminal.duration(monotonicSeconds() - start)) → \(common.checkpointsURL.path)")
     let table = JSAESweep.table(results)
     if common.json {

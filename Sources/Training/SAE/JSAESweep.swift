@@ -52,6 +52,9 @@ public final class JSAESweep {
   public let seed: UInt64
   /// Echo the runs' log lines and the sweep's progress to standard error.
   public let echo: Bool
+  /// The processes every run of the sweep is spread over (`SAETrainer.distribute(over:)`); rank 0 reads
+  /// the runs' states and writes every file.
+  public var parallel = DataParallel.single
 
   /// A sweep of `base` (a `jsae` or `jsae_block` model) over `lambdas`; throws a one-line error for another
   /// variant, an empty grid, a value that is not finite and ≥ 0, two values with the same run name, or an
@@ -107,7 +110,7 @@ public final class JSAESweep {
   }
 
   /// Where a run stands on disk.
-  public enum RunState: Equatable, Sendable {
+  public enum RunState: Equatable, Sendable, Codable {
     /// No resume state: trained from step 1.
     case new
     /// Stopped after `step` of its steps: continued with `resume`.
@@ -141,7 +144,7 @@ public final class JSAESweep {
   /// run's result. Without `resume`, a run stopped part-way is an error (reported before anything trains).
   public func run(resume: Bool = false) throws -> [JSAESweepResult] {
     let configs = try lambdas.map { try config(for: $0) }
-    let states = try configs.map { try state(of: $0) }
+    let states = try parallel.fromWriter { try configs.map { try state(of: $0) } }
     if !resume {
       for (c, s) in zip(configs, states) {
         if case .stopped(let step) = s {
@@ -159,10 +162,11 @@ public final class JSAESweep {
       }
       let trainer = try ConcurrentSAETrainer(config: c, loadFrom: gptDirectory, checkpointsDirectory: checkpointsDirectory,
                                              seed: seed, echo: echo)
+      try trainer.distribute(over: parallel)
       switch states[i] {
       case .trained:
         note("\(label): trained earlier, running the final evaluation")
-        try trainer.finish()
+        if parallel.isWriter { try trainer.finish() }
       case .stopped(let step):
         note("\(label): continuing after step \(step)")
         try trainer.train(resume: true)
@@ -170,14 +174,17 @@ public final class JSAESweep {
         note("\(label): training \(c.maxSteps) steps")
         try trainer.train()
       }
-      let r = try Self.result(of: trainer, lambda: lambda)
-      try Self.writeResult(r, in: trainer.runDirectory)
+      let r = try parallel.fromWriter { () throws -> JSAESweepResult in
+        let r = try Self.result(of: trainer, lambda: lambda)
+        try Self.writeResult(r, in: trainer.runDirectory)
+        return r
+      }
       results.append(r)
     }
     return results
   }
 
-  func note(_ text: String) { if echo { Terminal.line(text) } }
+  func note(_ text: String) { if echo && parallel.isWriter { Terminal.line(text) } }
 
   /// The result of a trainer that has completed (reloaded and evaluated its best checkpoint).
   static func result(of trainer: ConcurrentSAETrainer, lambda: Double) throws -> JSAESweepResult {

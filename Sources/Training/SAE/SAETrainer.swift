@@ -50,6 +50,10 @@ public class SAETrainer: ResumableTrainer {
   let parameters: [Variable]
   /// Fingerprint of the GPT weights the run started from.
   let gptFingerprint: String
+  /// The processes training is spread over (see `distribute(over:)`).
+  public private(set) var parallel = DataParallel.single
+  /// Every rank's train-loader position after the latest step (rank order), for the resume state.
+  var trainPositions: [TokenDataLoader.Position]?
 
   /// Weight decay of the GPT's matrices when the GPT is trained (the reference's `TrainingConfig` default;
   /// vectors and SAE parameters get none).
@@ -102,8 +106,33 @@ public class SAETrainer: ResumableTrainer {
     gptFingerprint = Self.fingerprint(gpt)
   }
 
-  /// Tokens consumed per optimisation step.
-  public var tokensPerStep: Int { config.batchSize * config.gradientAccumulationSteps * model.gpt.config.blockSize }
+  /// Tokens consumed per optimisation step (by all ranks together).
+  public var tokensPerStep: Int {
+    config.batchSize * ((try? parallel.localAccumulation(config.gradientAccumulationSteps)) ?? 1) * parallel.worldSize
+      * model.gpt.config.blockSize
+  }
+
+  /// Micro-batches this rank runs per optimisation step.
+  var localAccumulation: Int { get throws { try parallel.localAccumulation(config.gradientAccumulationSteps) } }
+
+  /// Spreads training over the ranks of `parallel` (call before `train`, on every rank, with the same
+  /// config): each rank reads its own slice of every batch, runs its share of the accumulation steps and
+  /// evaluation batches; gradients and evaluations are averaged; only rank 0 logs and writes files, and only
+  /// rank 0 reloads and reports the best checkpoint at the end (`finalMetrics` stays nil elsewhere).
+  public func distribute(over parallel: DataParallel) throws {
+    _ = try parallel.localAccumulation(config.gradientAccumulationSteps)
+    _ = try parallel.localBatches(config.evalSteps)
+    let dataDir = URL(fileURLWithPath: config.dataDir), t = model.gpt.config.blockSize
+    trainLoader = try TokenDataLoader(directory: dataDir, split: .train, batchSize: config.batchSize, sequenceLength: t,
+                                      rank: parallel.rank, worldSize: parallel.worldSize)
+    valLoader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: config.batchSize, sequenceLength: t,
+                                    rank: parallel.rank, worldSize: parallel.worldSize)
+    self.parallel = parallel
+    if !parallel.isWriter {
+      logger.echo = false
+      logger.writes = false
+    }
+  }
 
   /// Runs training from step 1, or continues from the run's resume state when `resume` is set; `stopAfter`
   /// stops early (as if interrupted) after that step; at each of `milestones` (evaluation steps) the best
@@ -112,7 +141,7 @@ public class SAETrainer: ResumableTrainer {
   @discardableResult
   public func train(resume: Bool = false, stopAfter: Int? = nil, milestones: Set<Int> = []) throws -> Int {
     let last = try runLoop(resume: resume, stopAfter: stopAfter, milestones: milestones)
-    if last == config.maxSteps { try finish() }
+    if last == config.maxSteps && parallel.isWriter { try finish() }
     return last
   }
 
@@ -164,20 +193,22 @@ public class SAETrainer: ResumableTrainer {
 
   public func trainStep(step: Int, learningRate: Float) throws -> (losses: [Float], gradNorm: Float) {
     for p in parameters { p.zeroGrad() }
-    let accumulation = config.gradientAccumulationSteps
+    let accumulation = try localAccumulation
     var totals = [Float](repeating: 0, count: layout.count)
     for _ in 0..<accumulation {
       let (x, y) = try trainLoader.nextBatch()
       let values = try accumulateGradients(x, targets: y, scale: accumulation == 1 ? 1 : 1 / Float(accumulation), step: step)
       for (e, v) in values.enumerated() { totals[e] += v / Float(accumulation) }
     }
+    let reduced = try parallel.reduceStep(parameters: parameters, losses: totals, position: trainLoader.position)
+    trainPositions = reduced.positions
     let norm = clipGradNorm(parameters, maxNorm: SAETrainingConfig.gradClip)
     guard norm.isFinite else {
       throw nonFiniteStop("gradient norm became \(norm) at step \(step)" + NonFinite.gradientNote(trainedParameters))
     }
     optimizer.learningRate = learningRate
     optimizer.step()
-    return (totals, norm)
+    return (reduced.losses, norm)
   }
 
   // MARK: Evaluation and checkpoints
@@ -185,11 +216,19 @@ public class SAETrainer: ResumableTrainer {
   /// Per-entry val losses, averaged metrics and the extra per-entry metrics, averaged over `eval_steps`
   /// batches of the val split (loader reset first; a window the loader repeats is computed once, see
   /// `TokenDataLoader.mapBatches`). Losses (`includeLosses`) are computed for the trainer's own model only;
-  /// other models (the reloaded best checkpoint) get metrics alone.
-  func validation(of model: SparsifiedGPT, includeLosses: Bool)
+  /// other models (the reloaded best checkpoint) get metrics alone. With `distributed`, each rank computes its
+  /// share of the batches (`DataParallel.localBatches`) and the sums are added over the ranks.
+  func validation(of model: SparsifiedGPT, includeLosses: Bool, distributed: Bool = false)
     throws -> (losses: [Float], metrics: SparsifiedMetrics, extras: [(String, [Float])]) {
-    valLoader.reset()
-    let batches = try valLoader.mapBatches(config.evalSteps) { x, y in
+    let spread = distributed && parallel.worldSize > 1
+    // The rank-offset loader reads only this rank's windows; a local evaluation on one of several ranks
+    // reads them all with a loader of its own.
+    var loader = distributed || parallel.worldSize == 1 ? valLoader
+      : try TokenDataLoader(directory: valLoader.directory, split: .val, batchSize: valLoader.batchSize,
+                            sequenceLength: valLoader.sequenceLength)
+    loader.reset()
+    defer { if distributed || parallel.worldSize == 1 { valLoader = loader } }
+    let batches = try loader.mapBatches(spread ? try parallel.localBatches(config.evalSteps) : config.evalSteps) { x, y in
       let m = try model.metrics(x, targets: y)
       return (metrics: m, losses: includeLosses ? try validationLosses(x, targets: y, metrics: m) : nil)
     }
@@ -209,12 +248,30 @@ public class SAETrainer: ResumableTrainer {
       for e in sums.indices { sums[e] += entry[e] }
     }
     let n = Double(config.evalSteps)
-    let extras = extraNames.map { ($0, extraSums[$0]!.map { Float($0 / n) }) }
-    return (sums.map { Float($0 / n) }, SparsifiedMetrics.mean(all), extras)
+    guard spread else {
+      let extras = extraNames.map { ($0, extraSums[$0]!.map { Float($0 / n) }) }
+      return (sums.map { Float($0 / n) }, SparsifiedMetrics.mean(all), extras)
+    }
+    // One allreduce of every sum: the losses, the extras (in first-seen order, the same on every rank) and
+    // the metrics of this rank's batches (their mean times their count).
+    let local = SparsifiedMetrics.mean(all)
+    var flat = sums
+    for name in extraNames { flat += extraSums[name]! }
+    flat += local.flattened.map { $0 * Double(all.count) }
+    let total = try parallel.sum(flat)
+    var at = 0
+    let losses = (0..<sums.count).map { _ -> Float in defer { at += 1 }; return Float(total[at] / n) }
+    var extras: [(String, [Float])] = []
+    for name in extraNames {
+      let count = extraSums[name]!.count
+      extras.append((name, total[at..<(at + count)].map { Float($0 / n) }))
+      at += count
+    }
+    return (losses, local.replacing(Array(total[at...]).map { $0 / n }), extras)
   }
 
   public func evaluate(step: Int) throws -> [(String, LogValue)] {
-    let (losses, m, extras) = try validation(of: model, includeLosses: true)
+    let (losses, m, extras) = try validation(of: model, includeLosses: true, distributed: true)
     lastValLosses = losses
     if let e = losses.firstIndex(where: { !$0.isFinite }) {
       throw nonFiniteStop("val loss of \(entryName(e)) became \(losses[e]) at the evaluation after step \(step)")
@@ -234,7 +291,7 @@ public class SAETrainer: ResumableTrainer {
           keys += layout.entries[e].map { model.keys[$0] }
         }
       }
-      if !keys.isEmpty {
+      if !keys.isEmpty && parallel.isWriter {
         try model.save(to: runDirectory, keys: keys)
         try checkpointSteps.write(to: runDirectory)
       }
@@ -326,6 +383,8 @@ public class SAETrainer: ResumableTrainer {
     /// steps were recorded).
     var bestSteps: [Int?]?
     var trainPosition: TokenDataLoader.Position
+    /// Every rank's train-loader position (absent in states written before data-parallel runs; then one rank).
+    var trainPositions: [TokenDataLoader.Position]?
     var config: SAETrainingConfig
     var model: SAEModelConfig
     var seed: UInt64
@@ -336,10 +395,12 @@ public class SAETrainer: ResumableTrainer {
   static let weightsFile = "sae.safetensors", optimizerFile = "optimizer.safetensors"
 
   public func saveResumeState(step: Int) throws {
+    guard parallel.isWriter else { return }
     var weights: [String: Tensor] = [:]
     for (name, p) in trainedParameters { weights[name] = p.value }
     let state = ResumeState(step: step, bestLosses: bestLosses.map { $0.isFinite ? $0 : nil }, bestSteps: bestSteps,
-                            trainPosition: trainLoader.position, config: config, model: modelConfig, seed: seed,
+                            trainPosition: trainLoader.position, trainPositions: trainPositions ?? [trainLoader.position],
+                            config: config, model: modelConfig, seed: seed,
                             gptFingerprint: gptFingerprint)
     try ResumeStore(runDirectory: runDirectory).save(
       files: [Self.weightsFile: SafeTensorsFile(tensors: weights),
@@ -348,18 +409,21 @@ public class SAETrainer: ResumableTrainer {
   }
 
   /// The step the run's resume state was written after, or nil when the run has none.
+  /// In a data-parallel job, rank 0 reads it and tells the others.
   public func resumeStep() throws -> Int? {
-    let store = ResumeStore(runDirectory: runDirectory)
-    guard store.exists else { return nil }
-    struct Step: Decodable { var step: Int }
-    return try store.load(Step.self, files: []).0.step
+    struct Step: Codable { var step: Int? }
+    return try parallel.fromWriter { () throws -> Step in
+      let store = ResumeStore(runDirectory: runDirectory)
+      guard store.exists else { return Step(step: nil) }
+      return Step(step: try store.load(Step.self, files: []).0.step)
+    }.step
   }
 
   /// Restores the trained weights, optimizer state, loader position and best losses; returns the completed
   /// step.
   func loadResumeState() throws -> Int {
     let (state, files) = try ResumeStore(runDirectory: runDirectory)
-      .load(ResumeState.self, files: [Self.weightsFile, Self.optimizerFile])
+      .load(ResumeState.self, files: [Self.weightsFile, Self.optimizerFile], parallel: parallel)
     guard state.config.trainer == config.trainer else {
       throw TrainingError("resume state in \(runDirectory.path) was written by the \(state.config.trainer.rawValue) trainer, not \(config.trainer.rawValue)")
     }
@@ -378,14 +442,22 @@ public class SAETrainer: ResumableTrainer {
     } catch {
       throw TrainingError("resume state in \(runDirectory.path) does not fit this model: \(error)")
     }
-    try trainLoader.restore(state.trainPosition)
+    let positions = state.trainPositions ?? [state.trainPosition]
+    guard positions.count == parallel.worldSize else {
+      throw TrainingError("resume state in \(runDirectory.path) was written by \(positions.count) process(es); resume it with as many (this job has \(parallel.worldSize))")
+    }
+    try trainLoader.restore(positions[parallel.rank])
+    trainPositions = positions
     bestLosses = state.bestLosses.map { $0 ?? .infinity }
     if let steps = state.bestSteps, steps.count == layout.count {
       bestSteps = steps
     } else {
-      bestSteps = (try CheckpointSteps.read(from: runDirectory)).map { saved in
-        layout.entries.map { saved.steps[model.keys[$0[0]].description] }
-      } ?? [Int?](repeating: nil, count: layout.count)
+      struct Steps: Codable { var steps: [Int?] }
+      bestSteps = try parallel.fromWriter { () throws -> Steps in
+        Steps(steps: (try CheckpointSteps.read(from: runDirectory)).map { saved in
+          layout.entries.map { saved.steps[model.keys[$0[0]].description] }
+        } ?? [Int?](repeating: nil, count: layout.count))
+      }.steps
     }
     guard state.step < config.maxSteps else {
       throw TrainingError("run \(config.name) already completed \(state.step) of \(config.maxSteps) steps; raise max_steps to continue")

@@ -14,6 +14,8 @@ public final class SAETrainingGroup {
   /// Polled before each round of steps: a signal number stops every unfinished run after its current step,
   /// with its resume state written (`StopError`). Default: SIGINT or SIGTERM (`StopRequest.pending`).
   public var stopRequest: () -> Int32? = { StopRequest.pending }
+  /// The processes the runs are spread over (see `distribute(over:)`).
+  public private(set) var parallel = DataParallel.single
 
   /// A group of `trainers` (at least one). Throws a one-line error when they do not share the GPT weights,
   /// the dataset, the batch shape, or when two would write the same run directory.
@@ -42,6 +44,14 @@ public final class SAETrainingGroup {
     for t in trainers { t.sharedActivations = shared }
   }
 
+  /// Spreads every run over the ranks of `parallel` (`SAETrainer.distribute(over:)`); the group then stops
+  /// on the stop request all ranks agreed on in their latest step.
+  public func distribute(over parallel: DataParallel) throws {
+    for t in trainers { try t.distribute(over: parallel) }
+    self.parallel = parallel
+    if parallel.worldSize > 1 { stopRequest = { parallel.agreedStop } }
+  }
+
   /// Trains every run from step 1, or from its resume state when `resume` is set (runs whose resume state is
   /// already at their last step are skipped; runs without one start from step 1, with a notice). The runs advance in lock-step, one step each in turn, until
   /// each reaches its last step or `stopAfter`; each copies its best checkpoint at the `milestones` up to its
@@ -53,11 +63,11 @@ public final class SAETrainingGroup {
     for t in trainers {
       let resumeStep = resume ? try t.resumeStep() : nil
       if let done = resumeStep, done >= t.config.maxSteps {
-        if t.logger.echo { Terminal.line("run \(t.config.name) already completed \(done) steps; skipping it") }
+        if t.logger.echo && parallel.isWriter { Terminal.line("run \(t.config.name) already completed \(done) steps; skipping it") }
         runs.append(nil)
         continue
       }
-      if resume && resumeStep == nil && t.logger.echo {
+      if resume && resumeStep == nil && t.logger.echo && parallel.isWriter {
         Terminal.line("run \(t.config.name) has no resume state in \(t.runDirectory.path); starting it from step 1")
       }
       runs.append(try t.prepareRun(resume: resumeStep != nil, stopAfter: stopAfter,
@@ -81,7 +91,7 @@ public final class SAETrainingGroup {
     var last: [Int] = []
     for (t, run) in zip(trainers, runs) {
       guard let run else { last.append(t.config.maxSteps); continue }
-      if run.step == t.config.maxSteps { try t.finish() }
+      if run.step == t.config.maxSteps && parallel.isWriter { try t.finish() }
       last.append(run.step)
     }
     return last
