@@ -3,6 +3,8 @@
 #
 #   scripts/setup.sh            what building and running the tools needs: OpenBLAS's CBLAS development files
 #                               (libopenblas-dev) and pkg-config, which SwiftPM uses to find them
+#   scripts/setup.sh --explorer also what the feature explorer (Sources/Tools/Explorer) needs: SQLite's
+#                               development files (libsqlite3-dev, for GRDB) and chromium (its browser test)
 #
 # Debian and Ubuntu (apt-get) are handled: as root directly, otherwise through sudo. Elsewhere, or without
 # root and sudo, it says what to install and exits with status 1. `.ci/run` calls it too, so CI and a fresh
@@ -12,6 +14,13 @@ set -euo pipefail
 missing=()
 command -v pkg-config > /dev/null 2>&1 || missing+=(pkgconf)
 if ! pkg-config --exists openblas 2> /dev/null; then missing+=(libopenblas-dev); fi
+if [[ "${1:-}" == "--explorer" ]]; then
+  pkg-config --exists sqlite3 2> /dev/null || missing+=(libsqlite3-dev)
+  command -v chromium > /dev/null 2>&1 || missing+=(chromium)
+elif [[ $# -gt 0 ]]; then
+  echo "setup: unknown option '$1' (expected nothing or --explorer)" >&2
+  exit 2
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 echo "setup: installing ${missing[*]}" >&2

@@ -78,6 +78,22 @@ public struct FeatureSummary: Sendable, Equatable, Codable {
   /// Tokens it suppresses most, most negative first.
   public var suppressed: [TokenEffect]
 
+  public init(feature: Int, activeCount: Int, frequency: Double, meanMagnitude: Float, maxMagnitude: Float,
+              histogramLower: Float, histogramUpper: Float, histogram: [Int], contexts: [FeatureContext],
+              promoted: [TokenEffect], suppressed: [TokenEffect]) {
+    self.feature = feature
+    self.activeCount = activeCount
+    self.frequency = frequency
+    self.meanMagnitude = meanMagnitude
+    self.maxMagnitude = maxMagnitude
+    self.histogramLower = histogramLower
+    self.histogramUpper = histogramUpper
+    self.histogram = histogram
+    self.contexts = contexts
+    self.promoted = promoted
+    self.suppressed = suppressed
+  }
+
   /// True when the feature never fired on the split.
   public var isDead: Bool { activeCount == 0 }
 }
