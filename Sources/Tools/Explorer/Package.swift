@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The feature explorer: `index-features` (a SQLite feature index beside a sparsified checkpoint, via GRDB) and
-// `explore` (a local web app, via Hummingbird). A package of its own on top of the root package (`../../..`), so
-// the root's `swift test` and library users never build SwiftNIO or GRDB.
+// The feature explorer: `index-features` (a SQLite feature index beside a sparsified checkpoint, via GRDB; target
+// FeatureIndexStore) and `explore` (a local web app, via Hummingbird; target ExplorerCore). A package of its own
+// on top of the root package (`../../..`), so the root's `swift test` and library users never build NIO or GRDB.
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
@@ -21,28 +21,36 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
   ],
   targets: [
+    // The feature index's SQLite file (GRDB), without the web server: `index-features` builds on this alone.
     .target(
-      name: "ExplorerCore",
+      name: "FeatureIndexStore",
       dependencies: [
         .product(name: "Experiments", package: "GPTCircuits"),
         .product(name: "GRDB", package: "GRDB.swift"),
+      ],
+      swiftSettings: v5),
+    .target(
+      name: "ExplorerCore",
+      dependencies: [
+        "FeatureIndexStore",
+        .product(name: "Experiments", package: "GPTCircuits"),
         .product(name: "Hummingbird", package: "hummingbird"),
       ],
       swiftSettings: v5),
     .executableTarget(
       name: "IndexFeatures",
-      dependencies: ["ExplorerCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["FeatureIndexStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: v5),
     .executableTarget(
       name: "Explore",
       dependencies: [
-        "ExplorerCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "ExplorerCore", "FeatureIndexStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: v5),
     .testTarget(
       name: "ExplorerTests",
-      dependencies: ["ExplorerCore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+      dependencies: ["ExplorerCore", "FeatureIndexStore", .product(name: "HummingbirdTesting", package: "hummingbird")],
       swiftSettings: v5),
   ]
 )

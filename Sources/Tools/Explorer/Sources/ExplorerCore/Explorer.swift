@@ -1,5 +1,6 @@
 import Autograd
 import Experiments
+import FeatureIndexStore
 import Foundation
 import GPT
 import SAE

@@ -1,4 +1,5 @@
 import Experiments
+import FeatureIndexStore
 import Foundation
 import SAE
 

@@ -1,3 +1,4 @@
+import FeatureIndexStore
 import Foundation
 import Hummingbird
 import Tensor

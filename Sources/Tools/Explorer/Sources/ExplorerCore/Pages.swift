@@ -1,3 +1,4 @@
+import FeatureIndexStore
 import Foundation
 
 /// Server-rendered HTML of the explorer's pages (small inline scripts, no build step).

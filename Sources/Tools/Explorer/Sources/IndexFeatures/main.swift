@@ -1,5 +1,5 @@
 import ArgumentParser
-import ExplorerCore
+import FeatureIndexStore
 import Experiments
 import Foundation
 import SAE

@@ -1,6 +1,7 @@
 import Autograd
 import Experiments
 @testable import ExplorerCore
+import FeatureIndexStore
 import Foundation
 import GPT
 import SAE

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ExplorerCore
+import FeatureIndexStore
 import Foundation
 import Hummingbird
 import Logging
@@ -7,6 +8,7 @@ import NIOCore
 import Training
 
 /// `explore`: the feature explorer, a local web app over a checkpoint's feature index.
+@main
 struct Explore: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "explore",
