@@ -33,7 +33,7 @@ class Browser:
         args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--remote-debugging-pipe", "--user-data-dir=" + self.profile, "--window-size=1280,1000",
                 "--hide-scrollbars", "--no-first-run", "--no-default-browser-check", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=setup, pass_fds=(to_browser_r, from_browser_w),
+        self.proc = subprocess.Popen(args, preexec_fn=setup, pass_fds=(3, 4),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
         os.close(from_browser_w)

@@ -28,9 +28,13 @@ for f in "$fixture/sae.json" "$attributions" "$corpus"; do
   fi
 done
 
-find_tool() {  # the newest build of an executable among the given build folders
-  local name=$1; shift
-  ls -t "$@" 2>/dev/null | while read -r d; do [ -x "$d/$name" ] && { echo "$d/$name"; break; }; done
+find_tool() {  # the newest build of an executable among the given build folders (empty when none)
+  local name=$1 best="" d
+  shift
+  for d in "$@"; do
+    if [ -x "$d/$name" ] && { [ -z "$best" ] || [ "$d/$name" -nt "$best" ]; }; then best=$d/$name; fi
+  done
+  echo "$best"
 }
 explore=$(find_tool explore "$package"/.build*/debug "$package"/.build*/release)
 index_features=$(find_tool index-features "$package"/.build*/debug "$package"/.build*/release)
@@ -55,6 +59,7 @@ echo "e2e: index-features: $(python3 -c "import json,sys; d=json.load(open(sys.a
 "$ablate" --checkpoint "$work/ckpt" --attributions "$attributions" --data-dir "$work/data" --out "$work/results/topk" \
   --layers 0,1 --edges 1,100,1000 --prompts 2 --sequence-length 32 > /dev/null 2>&1 || { echo "e2e: ablate failed" >&2; exit 1; }
 
+: > "$work/explore.log"
 "$explore" --checkpoint "$work/ckpt" --attributions "$attributions" --results "$work/results" --port 0 2> "$work/explore.log" &
 server=$!
 url=""
