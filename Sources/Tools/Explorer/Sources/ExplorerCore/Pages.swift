@@ -127,14 +127,14 @@ enum Pages {
     let bw = w / Double(bins)
     for (i, c) in d.histogram.enumerated() {
       let bh = Double(c) / top * (h - 20)
-      bars += "<rect x=\"\(format(Double(i) * bw + 30, 6))\" y=\"\(format(h - 16 - bh, 6))\" width=\"\(format(bw - 1, 6))\" height=\"\(format(bh, 6))\" fill=\"#e67e22\"><title>\(c)</title></rect>"
+      bars += "<rect x=\"\(format(Double(i) * bw + 50, 6))\" y=\"\(format(h - 16 - bh, 6))\" width=\"\(format(bw - 1, 6))\" height=\"\(format(bh, 6))\" fill=\"#e67e22\"><title>\(c)</title></rect>"
     }
     return """
-      <svg id="histogram" width="\(Int(w) + 40)" height="\(Int(h))" role="img" aria-label="magnitude histogram">\(bars)
-      <line x1="30" y1="\(h - 16)" x2="\(w + 30)" y2="\(h - 16)" stroke="#555"/>
-      <text x="30" y="\(h - 2)" font-size="11">\(format(Double(d.histogramLower)))</text>
-      <text x="\(w + 30)" y="\(h - 2)" font-size="11" text-anchor="end">\(format(Double(d.histogramUpper)))</text>
-      <text x="26" y="12" font-size="11" text-anchor="end">\(Int(top))</text></svg>
+      <svg id="histogram" width="\(Int(w) + 60)" height="\(Int(h))" role="img" aria-label="magnitude histogram">\(bars)
+      <line x1="50" y1="\(h - 16)" x2="\(w + 50)" y2="\(h - 16)" stroke="#555"/>
+      <text x="50" y="\(h - 2)" font-size="11">\(format(Double(d.histogramLower)))</text>
+      <text x="\(w + 50)" y="\(h - 2)" font-size="11" text-anchor="end">\(format(Double(d.histogramUpper)))</text>
+      <text x="46" y="12" font-size="11" text-anchor="end">\(Int(top))</text></svg>
       """
   }
 
