@@ -5,6 +5,9 @@
 #                               (libopenblas-dev) and pkg-config, which SwiftPM uses to find them
 #   scripts/setup.sh --mpi      also Open MPI (libopenmpi-dev, openmpi-bin) for data-parallel jobs under mpirun
 #                               (tools built with `swift build --traits MPI`; `.ci/run` uses it)
+#   scripts/setup.sh --explorer also what the feature explorer (Sources/Tools/Explorer) needs: SQLite's
+#                               development files (libsqlite3-dev, for GRDB) and chromium (its browser test)
+#   The options combine (`scripts/setup.sh --mpi --explorer`).
 #
 # Debian and Ubuntu (apt-get) are handled: as root directly, otherwise through sudo. Elsewhere, or without
 # root and sudo, it says what to install and exits with status 1. `.ci/run` calls it too, so CI and a fresh
@@ -12,11 +15,14 @@
 set -euo pipefail
 
 mpi=false
-case "${1:-}" in
-  --mpi) mpi=true ;;
-  "") ;;
-  *) echo "setup: unknown option '$1' (use --mpi or nothing)" >&2; exit 2 ;;
-esac
+explorer=false
+for option in "$@"; do
+  case "$option" in
+    --mpi) mpi=true ;;
+    --explorer) explorer=true ;;
+    *) echo "setup: unknown option '$option' (expected --mpi, --explorer or nothing)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 command -v pkg-config > /dev/null 2>&1 || missing+=(pkgconf)
@@ -24,6 +30,10 @@ if ! pkg-config --exists openblas 2> /dev/null; then missing+=(libopenblas-dev);
 if $mpi; then
   if ! pkg-config --exists ompi 2> /dev/null; then missing+=(libopenmpi-dev); fi
   command -v mpirun > /dev/null 2>&1 || missing+=(openmpi-bin)
+fi
+if $explorer; then
+  pkg-config --exists sqlite3 2> /dev/null || missing+=(libsqlite3-dev)
+  command -v chromium > /dev/null 2>&1 || missing+=(chromium)
 fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
