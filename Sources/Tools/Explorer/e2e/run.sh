@@ -6,6 +6,8 @@
 #
 #   Sources/Tools/Explorer/e2e/run.sh [SCREENSHOT_DIR]
 #
+# With E2E_PAGE_TIMES=FILE it also times every page on the same server (page-times.sh: median of 20 requests).
+#
 # Needs the Explorer package's executables (swift build in Sources/Tools/Explorer), the root package's
 # prepare-data and ablate (swift build at the root), chromium and python3. Without ../shared it skips (exit 0)
 # unless CI is truthy, where it fails, like the Swift tests.
@@ -72,3 +74,7 @@ done
 [ -n "$url" ] || { echo "e2e: explore did not start" >&2; exit 1; }
 echo "e2e: explore at $url" >&2
 python3 "$here/browser.py" "$url" "$shots"
+if [ -n "${E2E_PAGE_TIMES:-}" ]; then
+  "$here/page-times.sh" "$url" > "$E2E_PAGE_TIMES"
+  echo "e2e: page times in $E2E_PAGE_TIMES" >&2
+fi

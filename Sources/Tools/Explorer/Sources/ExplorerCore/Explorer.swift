@@ -107,6 +107,17 @@ public final class Explorer: @unchecked Sendable {
   public let maxPromptBytes = 16_384
   /// Prompts run one at a time (the model's forward is not reentrant).
   private let promptLock = NSLock()
+  /// Each pair's ablation ranking of all its edges (as `ablate`: by attribution, seed 125), computed at the first
+  /// prompt that needs it; guarded by `promptLock`.
+  private var rankings: [String: [Int32]] = [:]
+
+  /// The ablation ranking of a pair's attribution matrix, cached. Called only under `promptLock`.
+  func ranking(_ key: String, _ matrix: Tensor) throws -> [Int32] {
+    if let cached = rankings[key] { return cached }
+    let ranked = try EdgeRanking.byAttribution(matrix, seed: 125)
+    rankings[key] = ranked
+    return ranked
+  }
 
   /// Loads the checkpoint, its index (default `<checkpoint>/feature-index.sqlite`), the attribution file (its
   /// matrices checked against the SAE sizes) and the results directory. Every problem is a one-line error.

@@ -114,10 +114,16 @@ public struct PromptAnalysis: Codable, Sendable, Equatable {
         let cols = matrix.shape[1], total = matrix.count
         // The ablation ranking (EdgeRanking, seed 125 as `ablate`), with the edges between active features moved
         // to the front in their ranked order: the top N of it are the drawn edges.
-        let ranked = try EdgeRanking.byAttribution(matrix, seed: 125)
-        let isActive = { (e: Int32) -> Bool in up.contains(Int(e) / cols) && down.contains(Int(e) % cols) }
-        let activeOrder = ranked.filter(isActive)
-        let order = activeOrder + ranked.filter { !isActive($0) }
+        let ranked = try explorer.ranking(pair.attributionKey, matrix)
+        var upActive = [Bool](repeating: false, count: matrix.shape[0]), downActive = [Bool](repeating: false, count: cols)
+        for f in up where f < upActive.count { upActive[f] = true }
+        for f in down where f < cols { downActive[f] = true }
+        var activeOrder: [Int32] = [], rest: [Int32] = []
+        rest.reserveCapacity(ranked.count)
+        for e in ranked {
+          if upActive[Int(e) / cols] && downActive[Int(e) % cols] { activeOrder.append(e) } else { rest.append(e) }
+        }
+        let order = activeOrder + rest
         let kept = Swift.min(n, total)
         let s = matrix.scalars
         let drawn = activeOrder.prefix(kept).map { e in
