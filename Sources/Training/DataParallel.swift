@@ -75,6 +75,25 @@ public final class DataParallel {
     return (total - rank + w - 1) / w
   }
 
+  /// This rank's train and val loaders over `dataDir` (its slice of every batch) and its logger's settings, after
+  /// checking that `accumulation` steps and `evalSteps` batches divide among the ranks: what every trainer does to
+  /// run as one rank of the job. Only the writer rank (0) echoes and writes its log.
+  func rankLoaders(dataDir: String, batchSize: Int, sequenceLength: Int, accumulation: Int, evalSteps: Int,
+                   logger: RunLogger) throws -> (train: TokenDataLoader, val: TokenDataLoader) {
+    _ = try localAccumulation(accumulation)
+    _ = try localBatches(evalSteps)
+    let directory = URL(fileURLWithPath: dataDir)
+    let train = try TokenDataLoader(directory: directory, split: .train, batchSize: batchSize, sequenceLength: sequenceLength,
+                                    rank: rank, worldSize: worldSize)
+    let val = try TokenDataLoader(directory: directory, split: .val, batchSize: batchSize, sequenceLength: sequenceLength,
+                                  rank: rank, worldSize: worldSize)
+    if !isWriter {
+      logger.echo = false
+      logger.writes = false
+    }
+    return (train, val)
+  }
+
   /// The outcome of `reduceStep`.
   public struct StepResult {
     /// The losses averaged over the ranks.

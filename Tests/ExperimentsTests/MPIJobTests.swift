@@ -44,8 +44,8 @@ enum MPITools {
     process.arguments = arguments
     let dir = FileManager.default.temporaryDirectory
     let outURL = dir.appendingPathComponent("mpi-out-\(UUID().uuidString)"), errURL = dir.appendingPathComponent("mpi-err-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
     let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
     process.standardOutput = out
@@ -282,21 +282,28 @@ struct MPIJobTests {
     return out
   }
 
+  /// Starts a 2-rank `train-gpt` job that would run for 100,000 steps (to be signalled or killed), its standard
+  /// error going to `root/stderr`.
+  static func startLongGPTJob(_ root: URL, name: String) throws -> (Process, FileHandle, URL) {
+    let process = Process()
+    process.executableURL = MPITools.mpirun!
+    process.arguments = MPITools.options + ["-np", "2", MPITools.tool("train-gpt")]
+      + gptArguments(root, name: name, batch: 2, evalSteps: 2, steps: 100_000)
+    let errURL = root.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let err = try FileHandle(forWritingTo: errURL)
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return (process, err, errURL)
+  }
+
   /// SIGTERM to every rank (not to mpirun) stops them after the same step with the resume state written, rank 0
   /// alone reporting it; `--resume` under mpirun continues from there.
   @Test func signallingTheRanksStopsTheJobWithItsResumeState() throws {
     let root = try Self.workspace("signal")
     defer { try? FileManager.default.removeItem(at: root) }
-    let process = Process()
-    process.executableURL = MPITools.mpirun!
-    process.arguments = MPITools.options + ["-np", "2", MPITools.tool("train-gpt")]
-      + Self.gptArguments(root, name: "s", batch: 2, evalSteps: 2, steps: 100_000)
-    let errURL = root.appendingPathComponent("stderr")
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let err = try FileHandle(forWritingTo: errURL)
-    process.standardError = err
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
+    let (process, err, errURL) = try Self.startLongGPTJob(root, name: "s")
     let log = root.appendingPathComponent("checkpoints/s/train.log")
     let start = Date()
     while ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 3 && Date().timeIntervalSince(start) < 120 {
@@ -329,16 +336,7 @@ struct MPIJobTests {
   @Test func aKilledRankEndsTheJobAndKeepsTheLastCheckpoint() throws {
     let root = try Self.workspace("kill")
     defer { try? FileManager.default.removeItem(at: root) }
-    let process = Process()
-    process.executableURL = MPITools.mpirun!
-    process.arguments = MPITools.options + ["-np", "2", MPITools.tool("train-gpt")]
-      + Self.gptArguments(root, name: "k", batch: 2, evalSteps: 2, steps: 100_000)
-    let errURL = root.appendingPathComponent("stderr")
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let err = try FileHandle(forWritingTo: errURL)
-    process.standardError = err
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
+    let (process, err, errURL) = try Self.startLongGPTJob(root, name: "k")
     let state = root.appendingPathComponent("checkpoints/k/resume/state.json")
     let start = Date()
     while !FileManager.default.fileExists(atPath: state.path) && Date().timeIntervalSince(start) < 120 { usleep(50_000) }

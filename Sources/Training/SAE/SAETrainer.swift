@@ -120,18 +120,10 @@ public class SAETrainer: ResumableTrainer {
   /// evaluation batches; gradients and evaluations are averaged; only rank 0 logs and writes files, and only
   /// rank 0 reloads and reports the best checkpoint at the end (`finalMetrics` stays nil elsewhere).
   public func distribute(over parallel: DataParallel) throws {
-    _ = try parallel.localAccumulation(config.gradientAccumulationSteps)
-    _ = try parallel.localBatches(config.evalSteps)
-    let dataDir = URL(fileURLWithPath: config.dataDir), t = model.gpt.config.blockSize
-    trainLoader = try TokenDataLoader(directory: dataDir, split: .train, batchSize: config.batchSize, sequenceLength: t,
-                                      rank: parallel.rank, worldSize: parallel.worldSize)
-    valLoader = try TokenDataLoader(directory: dataDir, split: .val, batchSize: config.batchSize, sequenceLength: t,
-                                    rank: parallel.rank, worldSize: parallel.worldSize)
+    (trainLoader, valLoader) = try parallel.rankLoaders(
+      dataDir: config.dataDir, batchSize: config.batchSize, sequenceLength: model.gpt.config.blockSize,
+      accumulation: config.gradientAccumulationSteps, evalSteps: config.evalSteps, logger: logger)
     self.parallel = parallel
-    if !parallel.isWriter {
-      logger.echo = false
-      logger.writes = false
-    }
   }
 
   /// Runs training from step 1, or continues from the run's resume state when `resume` is set; `stopAfter`
