@@ -10,7 +10,8 @@
 #
 # What is carried, per run directory: its checkpoint files, resume state (the next --resume continues from
 # the latest evaluation, bit-identically), milestone copies, checkpoint-steps.json, logs and the .scalar-complete
-# marker; plus the replication's timing log. At the presets' sizes that is a few MB per run (the GPT 3.5 MB).
+# marker; plus the replication's logs (the stage timings among them), merged line by line with the other
+# side's copy so that no machine's record is lost. At the presets' sizes that is a few MB per run (the GPT 3.5 MB).
 # Saving replaces the carried copy of every run that exists locally, each through a temporary directory
 # renamed into place, so an interrupted save keeps the previous copy whole. Tokenised data is never carried
 # (prepare-data rebuilds it from the corpus).
@@ -31,6 +32,15 @@ resume_step() {
     grep -o '"step"[[:space:]]*:[[:space:]]*[0-9]*' "$f" | head -n 1 | grep -o '[0-9]*$' && return
   done
   echo "-"
+}
+
+# merge_log FROM TO: TO becomes the union of both logs' lines (TO's first, then FROM's lines it lacks), so
+# stage timings recorded on different machines all survive a save or restore; written through a temporary
+# file renamed into place.
+merge_log() {
+  local from="$1" to="$2"
+  if [[ ! -f "$to" ]]; then cp -p "$from" "$to.tmp" && mv "$to.tmp" "$to"; return; fi
+  awk '!seen[$0]++' "$to" "$from" > "$to.tmp" && mv "$to.tmp" "$to"
 }
 
 describe() {
@@ -69,7 +79,7 @@ case "$1" in
       rm -rf "$CARRY/.$run.old"
       saved=$((saved + 1))
     done
-    for f in "$LOCAL"/*.log; do [[ -f "$f" ]] && cp -p "$f" "$CARRY/"; done
+    for f in "$LOCAL"/*.log; do [[ -f "$f" ]] && merge_log "$f" "$CARRY/$(basename "$f")"; done
     echo "carry: saved $saved runs into $CARRY ($(du -sh "$CARRY" | cut -f1)); commit it to keep it"
     describe "$CARRY"
     ;;
@@ -86,7 +96,7 @@ case "$1" in
       echo "carry: restored $run (resume step $(resume_step "$LOCAL/$run"))"
       restored=$((restored + 1))
     done
-    for f in "$CARRY"/*.log; do [[ -f "$f" && ! -e "$LOCAL/$(basename "$f")" ]] && cp -p "$f" "$LOCAL/"; done
+    for f in "$CARRY"/*.log; do [[ -f "$f" ]] && merge_log "$f" "$LOCAL/$(basename "$f")"; done
     echo "carry: restored $restored runs into $LOCAL"
     ;;
   status)

@@ -16,8 +16,8 @@ struct BenchCommand: ParsableCommand {
       the environment selects (OPENBLAS_CORETYPE); it is printed in the header.
       """)
 
-  @Option(help: "Comma-separated groups to run: sgemm, kernels, gpt, sae.")
-  var only: String = "sgemm,kernels,gpt,sae"
+  @Option(help: "Comma-separated groups to run: sgemm, kernels, ceilings, gpt, sae.")
+  var only: String = "sgemm,kernels,ceilings,gpt,sae"
 
   @Option(help: "Batch size for kernels and training steps.")
   var batchSize: Int = 128
@@ -30,9 +30,9 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     let groups = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-    let known: Set<String> = ["sgemm", "kernels", "gpt", "sae"]
+    let known: Set<String> = ["sgemm", "kernels", "ceilings", "gpt", "sae"]
     if let bad = groups.first(where: { !known.contains($0) }) {
-      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, gpt, sae)")
+      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, ceilings, gpt, sae)")
     }
     var results: [BenchResult] = []
     let peak = sgemmRate(2048, 2048, 2048)
@@ -41,6 +41,7 @@ struct BenchCommand: ParsableCommand {
     let suite = BenchSuite(peakGflops: peak.gflops, batch: batchSize, budget: budget)
     if groups.contains("sgemm") { results += suite.sgemmShapes() }
     if groups.contains("kernels") { results += suite.kernels() }
+    if groups.contains("ceilings") { results += suite.ceilings() }
     if groups.contains("gpt") { results += try suite.gptStep() }
     if groups.contains("sae") {
       results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)"))

@@ -99,7 +99,8 @@ struct ScalarReport: ParsableCommand {
       ]
       try Self.writeJSON(manifest, to: outDir.appendingPathComponent("runs").appendingPathComponent("\(run).json"))
       budgets[run] = ["max_steps": maxSteps.map { $0 as Any } ?? NSNull(), "wall_seconds": lines.reduce(0) { $0 + $1.wall },
-                      "cpu_seconds": lines.reduce(0) { $0 + $1.cpu }]
+                      "cpu_seconds": lines.reduce(0) { $0 + $1.cpu },
+                      "step_seconds_from_log": TrainingStepTime.fromLog(runDirectory: checkpointsURL.appendingPathComponent(run)).map { $0 as Any } ?? NSNull()]
     }
 
     // Plots: the final KL curves, and improvement by training steps.
@@ -119,11 +120,15 @@ struct ScalarReport: ParsableCommand {
 
     // Summary files.
     var preamble = "Machine: \(MachineInfo.cpuModel), \(MachineInfo.cores) cores. Corpus: \(corpus). Commit: \(commit). "
-      + "Generated \(ISO8601DateFormatter().string(from: Date())).\n\nBudgets (steps; wall-clock and CPU time of the recorded stages):\n"
+      + "Generated \(ISO8601DateFormatter().string(from: Date())).\n\nBudgets (steps; time of the training steps from the run's "
+      + "train.log, i.e. the logged step times × the steps between log lines, over every machine and restart the run went "
+      + "through; then the wall-clock and CPU time of the stages recorded in this machine's timing log):\n"
     for run in runs {
       guard let b = budgets[run] as? [String: Any] else { continue }
       let steps = (b["max_steps"] as? Int).map(String.init) ?? "?"
-      preamble += String(format: "\n- %@: %@ steps; %.1f h wall, %.1f h CPU", run, steps,
+      let fromLog = (b["step_seconds_from_log"] as? Double).map { String(format: "≈ %.1f h of training steps", $0 / 3600) }
+        ?? "no train.log"
+      preamble += String(format: "\n- %@: %@ steps; %@; recorded stages %.1f h wall, %.1f h CPU", run, steps, fromLog,
                          (b["wall_seconds"] as? Double ?? 0) / 3600, (b["cpu_seconds"] as? Double ?? 0) / 3600)
     }
     try AtomicFile.write(Data(report.markdown(preamble: preamble).utf8), to: outDir.appendingPathComponent("summary.md"))
