@@ -21,10 +21,10 @@ final class Fixture: @unchecked Sendable {
   let tokenCount: Int
 
   static let text = """
-    First Citizen:
-    Before we proceed any further, hear me speak.
-    All: Speak, speak.
-    First Citizen: You are all resolved rather to die than to famish?
+    Blaise Pascal:
+    Before the engine turns, hear the plan.
+    All: Turn, turn.
+    Blaise Pascal: You are all agreed to count rather than to guess?
     """
 
   private init() throws {

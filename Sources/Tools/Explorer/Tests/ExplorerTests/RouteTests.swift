@@ -152,7 +152,7 @@ import Testing
         #expect(page.contains("<form id=\"prompt-form\""))
         #expect(!page.contains("id=\"graph\""))
       }
-      let body = ByteBuffer(string: #"{"text": "First Citizen:", "edges": 5}"#)
+      let body = ByteBuffer(string: #"{"text": "Blaise Pascal:", "edges": 5}"#)
       try await client.execute(uri: "/api/prompt", method: .post, headers: [.contentType: "application/json"], body: body) { r in
         #expect(r.status == .ok)
         let o = try Self.object(r)
@@ -169,10 +169,10 @@ import Testing
           #expect((p["kl_full_model"] as? Double).map { $0 >= 0 && $0.isFinite } == true)
         }
       }
-      try await client.execute(uri: "/prompt?text=First+Citizen%3A&edges=5", method: .get) { r in
+      try await client.execute(uri: "/prompt?text=Blaise+Pascal%3A&edges=5", method: .get) { r in
         #expect(r.status == .ok)
         let page = Self.string(r)
-        #expect(page.contains("First Citizen:</textarea>"))
+        #expect(page.contains("Blaise Pascal:</textarea>"))
         #expect(page.contains("id=\"graph\""))
         #expect(page.contains("class=\"edge\""))
         #expect(page.contains("id=\"pairs\""))
@@ -183,9 +183,9 @@ import Testing
   /// The prompt's KL equals an `ablate`-style sweep on the same order (PairAblation, the edges among active
   /// features first).
   @Test func promptKLIsThePrunedForwardOfAblate() throws {
-    let analysis = try fixture.explorer.analyse(PromptRequest(text: "Speak, speak.", edges: 3))
+    let analysis = try fixture.explorer.analyse(PromptRequest(text: "Turn, turn.", edges: 3))
     let model = fixture.explorer.model
-    let ids = ASCIITokenizer().encode("Speak, speak.")
+    let ids = ASCIITokenizer().encode("Turn, turn.")
     let tokens = IntTensor(shape: [1, ids.count], scalars: ids)
     let clean = try withNoGrad { try model.gpt(tokens).value }  // as `ablate` computes them
     for p in analysis.pairs {
