@@ -74,4 +74,11 @@ final class ActivationHook: GPTHook {
     if record.contains(key) { recorded[key] = x }
     return replace[key]?(x) ?? x
   }
+
+  func observes(_ point: HookPoint, layer: Int) -> Bool {
+    let key = ActivationKey(layer: layer, hookPoint: point)
+    return record.contains(key) || replace[key] != nil
+  }
+
+  func mayEdit(_ point: HookPoint, layer: Int) -> Bool { replace[ActivationKey(layer: layer, hookPoint: point)] != nil }
 }

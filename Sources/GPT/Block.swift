@@ -31,12 +31,26 @@ public final class Block: Module {
   /// x [B, T, C] → block output [B, T, C], offering every hook point of this block to `hook`
   /// (`act` is offered by the caller).
   public func callAsFunction(_ x: Variable, hook: GPTHook? = nil) -> Variable {
+    if canRunInference(x, hook: hook) { return inferenceForward(x, hook: hook) }
     let residMid = x + attn(ln1(x))                                    // [B, T, C]
     guard let hook else { return residMid + mlp(ln2(residMid)) }
     let ln2Input = hook.intercept(.residmid, layer: layer, residMid)   // replaces only ln_2's input
     let mlpIn = hook.intercept(.mlpin, layer: layer, ln2(ln2Input))
     let mlpOut = hook.intercept(.mlpout, layer: layer, mlp(mlpIn))
     return hook.intercept(.residpost, layer: layer, residMid + mlpOut)
+  }
+
+  /// The forward through `inference`, handing the observed inner points to `hook` in the forward's order.
+  func inferenceForward(_ x: Variable, hook: GPTHook?) -> Variable {
+    let observed = Self.innerPoints.map { hook?.observes($0, layer: layer) ?? false }
+    let r = inference(x.value, keepResidMid: observed[0], keepMLPIn: observed[1], keepMLPOut: observed[2])
+    let output = Variable(r.output)
+    guard let hook else { return output }
+    if let t = r.residMid { _ = hook.intercept(.residmid, layer: layer, Variable(t)) }
+    if let t = r.mlpIn { _ = hook.intercept(.mlpin, layer: layer, Variable(t)) }
+    if let t = r.mlpOut { _ = hook.intercept(.mlpout, layer: layer, Variable(t)) }
+    if observed[3] { _ = hook.intercept(.residpost, layer: layer, output) }
+    return output
   }
 
   public var namedParameters: [(String, Variable)] {

@@ -20,4 +20,16 @@ public protocol GPTHook: AnyObject {
   /// Called with the activation at `point` of `layer`; the returned value continues the forward pass
   /// (return `x` to only observe).
   func intercept(_ point: HookPoint, layer: Int, _ x: Variable) -> Variable
+  /// Whether `intercept` wants the activation at `point` of `layer` at all (default: yes). A block whose
+  /// inner points are neither observed nor edited computes them without handing them out.
+  func observes(_ point: HookPoint, layer: Int) -> Bool
+  /// Whether `intercept` may return something other than its argument at `point` of `layer` (default: yes).
+  /// A block none of whose inner points may be edited runs its cache-blocked inference forward
+  /// (`Block.inference`) when no gradient is needed.
+  func mayEdit(_ point: HookPoint, layer: Int) -> Bool
+}
+
+extension GPTHook {
+  public func observes(_ point: HookPoint, layer: Int) -> Bool { true }
+  public func mayEdit(_ point: HookPoint, layer: Int) -> Bool { true }
 }

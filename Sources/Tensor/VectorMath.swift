@@ -1,3 +1,7 @@
+#if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+import _Builtin_intrinsics.intel
+#endif
+
 /// Vectorised transcendental functions on 8 floats, used by the fused kernels.
 ///
 /// Accuracy: `exp` within 2 ulp of `expf` on [−87.3, 88.3]; below −87.3 (where `expf` is subnormal) it
@@ -15,11 +19,11 @@ public enum VectorMath {
   public static let vectorized = true
   #endif
 
-  @inline(__always) public static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
-  @inline(__always) public static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .> b) }
+  @inlinable @inline(__always) public static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+  @inlinable @inline(__always) public static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .> b) }
 
   /// Largest lane.
-  @inline(__always) public static func horizontalMax(_ a: V) -> Float {
+  @inlinable @inline(__always) public static func horizontalMax(_ a: V) -> Float {
     let lo = SIMD4<Float>(a[0], a[1], a[2], a[3]), hi = SIMD4<Float>(a[4], a[5], a[6], a[7])
     let m = lo.replacing(with: hi, where: lo .< hi)
     let m2 = SIMD2<Float>(m[0], m[1]).replacing(with: SIMD2<Float>(m[2], m[3]), where: SIMD2<Float>(m[0], m[1]) .< SIMD2<Float>(m[2], m[3]))
@@ -27,7 +31,7 @@ public enum VectorMath {
   }
 
   /// eˣ per lane (Cephes-style: range reduction by ln 2, degree-6 polynomial, exponent by bit shift).
-  @inline(__always) public static func exp(_ x: V) -> V {
+  @inlinable @inline(__always) public static func exp(_ x: V) -> V {
     // Outside the clamped range: e^-∞ = 0 exactly (masked softmax entries), overflow to +∞ like expf.
     expSaturating(x).replacing(with: 0, where: x .< -87.3).replacing(with: .infinity, where: x .> 88.722_84)
   }
@@ -36,7 +40,7 @@ public enum VectorMath {
   /// clamped to [−87.3, 88.3] (so e^−∞ gives ≈ 1.2e-38 rather than 0, and large x gives ≈ 2.2e38 rather
   /// than ∞); inside that range it equals `exp`. Cheaper than `exp` by its two masks. For softmax rows of
   /// finite values after subtracting the row maximum, and for logistic functions 1/(1 + e^−x).
-  @inline(__always) public static func expSaturating(_ x: V) -> V {
+  @inlinable @inline(__always) public static func expSaturating(_ x: V) -> V {
     let xc = min(max(x, V(repeating: -87.3)), V(repeating: 88.3))
     let t = xc * 1.442_695_040_888_963_4 + 12_582_912.0  // round(x·log2 e) in the low mantissa bits
     let n = t - 12_582_912.0
@@ -54,7 +58,7 @@ public enum VectorMath {
   }
 
   /// tanh per lane: odd polynomial for |x| < 0.625, 1 − 2/(e^{2|x|} + 1) with the sign restored otherwise.
-  @inline(__always) public static func tanh(_ x: V) -> V {
+  @inlinable @inline(__always) public static func tanh(_ x: V) -> V {
     let ax = max(x, -x)
     // large branch
     let e = exp(min(ax * 2, V(repeating: 88)))
@@ -72,7 +76,7 @@ public enum VectorMath {
   }
 
   /// Σ a[i]·b[i] over n elements (8 lanes in optimised builds; a plain loop otherwise).
-  @inline(__always) public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+  @inlinable @inline(__always) public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var i = 0
     var total: Float = 0
     if vectorized && n >= 8 {
@@ -87,13 +91,49 @@ public enum VectorMath {
     return total
   }
 
+  /// Bit i (i < 8) set where a[i] ≥ b[i]; NaN compares false. One compare and one movemask per half on x86-64.
+  @inline(__always) static func bitsAtLeast(_ a: V, _ b: V) -> Int {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return Int(_mm_movemask_ps(_mm_cmpge_ps(a.lowHalf, b.lowHalf)) | _mm_movemask_ps(_mm_cmpge_ps(a.highHalf, b.highHalf)) << 4)
+    #else
+    return Int(SIMD8<Int32>().replacing(with: SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128), where: a .>= b).wrappedSum())
+    #endif
+  }
+
+  /// Bit i (i < 8) set where a[i] > b[i]; NaN compares false.
+  @inline(__always) static func bitsGreater(_ a: V, _ b: V) -> Int {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return Int(_mm_movemask_ps(_mm_cmpgt_ps(a.lowHalf, b.lowHalf)) | _mm_movemask_ps(_mm_cmpgt_ps(a.highHalf, b.highHalf)) << 4)
+    #else
+    return Int(SIMD8<Int32>().replacing(with: SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128), where: a .> b).wrappedSum())
+    #endif
+  }
+
+  /// Bit i (i < 8) set where a[i] == b[i]; NaN compares false.
+  @inline(__always) static func bitsEqual(_ a: V, _ b: V) -> Int {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return Int(_mm_movemask_ps(_mm_cmpeq_ps(a.lowHalf, b.lowHalf)) | _mm_movemask_ps(_mm_cmpeq_ps(a.highHalf, b.highHalf)) << 4)
+    #else
+    return Int(SIMD8<Int32>().replacing(with: SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128), where: a .== b).wrappedSum())
+    #endif
+  }
+
+  /// Bit i (i < 8) set where a[i] is NaN.
+  @inline(__always) static func bitsNaN(_ a: V) -> Int {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return Int(_mm_movemask_ps(_mm_cmpunord_ps(a.lowHalf, a.lowHalf)) | _mm_movemask_ps(_mm_cmpunord_ps(a.highHalf, a.highHalf)) << 4)
+    #else
+    return Int(SIMD8<Int32>().replacing(with: SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128), where: a .!= a).wrappedSum())
+    #endif
+  }
+
   /// Loads 8 floats.
-  @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
+  @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
     UnsafeRawPointer(p).loadUnaligned(as: V.self)
   }
 
   /// Stores 8 floats.
-  @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+  @inlinable @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
   }
 }

@@ -295,6 +295,32 @@ struct ProcessReliabilityTests {
     #expect(!Self.names(run).contains { $0.contains(".tmp-") || $0 == "resume.partial" || $0 == ".lock" })
   }
 
+  /// A JSAE run (Jacobian term on, batch 8 × 128 tokens: 8 Jacobian chunks, 4 TopK-backward chunks) stopped
+  /// after step 2 on one core and resumed on all of them ends bit-identical to an uninterrupted run on all cores:
+  /// the kernels' partial sums follow a fixed partition, not the thread count.
+  @Test(.enabled(if: Parallel.threadCount >= 2 && FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset"),
+                 "needs two cores and taskset"))
+  func aRunResumedOnAnotherCoreCountContinuesBitIdentically() throws {
+    let w = try ToolWorkspace("cores")
+    let checkpoints = w.root.appendingPathComponent("checkpoints")
+    func args(_ name: String) -> [String] {
+      ["--config", "jsae.shakespeare_64x4", "--sparsity", "1e-3", "--load-from", w.gpt.path, "--name", name,
+       "--data-dir", w.data.path, "--checkpoints-dir", checkpoints.path, "--batch-size", "8", "--max-steps", "4",
+       "--eval-interval", "2", "--eval-steps", "1", "--log-interval", "1", "--warmup-steps", "2"]
+    }
+    let whole = try ToolProcess.run("train-sae", args("whole"), log: w.log("whole"))
+    #expect(whole.status == 0, "\(whole.stderr)")
+    let tool = ToolProcess.directory.appendingPathComponent("train-sae").path
+    let first = try ToolProcess.runSystem("/usr/bin/taskset", ["-c", "0", tool] + args("split") + ["--stop-after", "2"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let split = checkpoints.appendingPathComponent("split")
+    #expect(try Self.resumeStep(split) == 2)
+    let rest = try ToolProcess.run("train-sae", args("split") + ["--resume"], log: w.log("rest"))
+    #expect(rest.status == 0, "\(rest.stderr)")
+    try Self.expectSameTraining(split, checkpoints.appendingPathComponent("whole"),
+                                files: ["sae.0.safetensors", "sae.7.safetensors", "resume/sae.safetensors", "resume/optimizer.safetensors"])
+  }
+
   /// The same for an ablation sweep with --resume (a moment: 0–7 further finished points plus a random
   /// fraction of one; every other kill then waits for a result file or sidecar being written): the result
   /// files end byte-identical to an uninterrupted sweep's (sidecars up to their timestamps and timings); a

@@ -183,4 +183,44 @@ import Testing
     sae.bDec.assign(Tensor([0.5, -0.25, 0, 0.125]))
     Self.compare(sae, Self.identityRows * 2, label: "fewer than k, shifted")
   }
+
+  // Widths of 64 and more (k ≤ 32) take the gathered selection in optimised builds; the rows it cannot take
+  // (ties beyond its candidate budget, fewer than k positives) fall back to the scan within the same batch.
+
+  @Test func productionWidthIndependentSAE() {
+    var g = RandomGenerator(seed: 11)
+    let sae = TopKSAE(key: SAEKey(layer: 0, hookPoint: .act), featureCount: 512, embeddingSize: 16, k: 10, generator: &g)
+    Self.randomize(Self.parameters(sae).map(\.1), seed: 12)
+    let (fused, _) = Self.compare(sae, Self.input([3, 100, 16], seed: 13), label: "F 512, k 10")
+    #expect(fused.l0 == 10)
+  }
+
+  @Test func wideStaircaseMemberWithARemainderBlock() {
+    var g = RandomGenerator(seed: 14)
+    let shared = SharedDictionary(group: 0, featureCount: 128, embeddingSize: 16, generator: &g)
+    let member = TopKSAE(key: SAEKey(layer: 2, hookPoint: .act), featureCount: 100, k: 7, shared: shared)
+    Self.randomize([shared.wEnc, shared.wDec, member.bEnc, member.bDec], seed: 15)
+    let (fused, _) = Self.compare(member, Self.input([2, 90, 16], seed: 16), label: "member F 100 of 128")
+    #expect(Self.touchedFeatures(fused.grads["W_dec"]!, featureAxis: 0).allSatisfy { $0 < 100 })
+  }
+
+  @Test func wideRowsWithExactTiesAndFewPositives() {
+    var g = RandomGenerator(seed: 17)
+    let f = 96, c = 8
+    let sae = TopKSAE(key: SAEKey(layer: 0, hookPoint: .act), featureCount: f, embeddingSize: c, k: 10, generator: &g)
+    // Small integers: exact ties at the k-th value; zero rows see only b_enc, positive at 6 features.
+    sae.wEnc.assign(Tensor(shape: [c, f], scalars: (0..<(c * f)).map { _ in Float(g.nextInt(below: 5) - 2) }))
+    sae.bEnc.assign(Tensor(shape: [f], scalars: (0..<f).map { $0 % 19 == 0 ? 1 : -1 }))
+    sae.bDec.assign(Tensor(zeros: [c]))
+    var rows: [Float] = []
+    for r in 0..<40 {
+      for _ in 0..<c { rows.append(r % 4 == 3 ? 0 : Float(g.nextInt(below: 3) - 1)) }
+    }
+    let (fused, _) = Self.compare(sae, Tensor(shape: [40, c], scalars: rows), label: "F 96, integer ties")
+    let counts = zip(fused.magnitudes.scalars.indices, fused.magnitudes.scalars).reduce(into: [Int](repeating: 0, count: 40)) {
+      if $1.1 != 0 { $0[$1.0 / f] += 1 }
+    }
+    #expect(counts.contains { $0 > 10 }, "some row keeps a tie beyond k")
+    #expect(counts.contains { $0 < 10 }, "some row has fewer than k positives")
+  }
 }

@@ -61,6 +61,10 @@ struct JacobianKernel {
   /// Factor applied to Σ|J| (1/k_in²).
   let scale: Float
 
+  /// Token chunks with their own gradient accumulators (at most; fewer below 64 tokens per chunk), shared out
+  /// over the threads.
+  static let partitions = 8
+
   /// Tokens per block (the unit of the diagonal mode's sgemm).
   static let tokenBlock = 32
 
@@ -94,7 +98,9 @@ struct JacobianKernel {
       precondition(wFc.shape == [h, c] && d.shape == [n, c], "Jacobian kernel: W_cfc \(wFc.shape), d \(d.shape)")
     }
 
-    let chunks = Swift.min(Parallel.threadCount, Swift.max(1, n / 64))
+    // A fixed number of token chunks, independent of the thread count, so that the partial sums (and with them
+    // every gradient bit) are the same on 1, 2, 4 or 8 cores: a run resumed on another machine continues exactly.
+    let chunks = Swift.min(Self.partitions, Swift.max(1, n / 64))
     let withQ = gradients && hasQ, withDirect = gradients && hasDirect
     // Per-chunk gradient accumulators, summed into chunk 0 afterwards.
     var dP = Tensor(zeros: gradients ? [chunks, fOut, w] : [1])

@@ -20,6 +20,10 @@ public enum TopKAutoencoderKernel {
     public var topKIndices: [Int32]
   }
 
+  /// Row chunks of the backward, each with its own weight-gradient accumulators (at most; fewer below 256 rows
+  /// per chunk), shared out over the threads.
+  static let partitions = 8
+
   /// Rows per block of the encoder product.
   static let rowBlock = 128
 
@@ -50,12 +54,21 @@ public enum TopKAutoencoderKernel {
               Parallel.forRanges(blocks, grain: 1) { range in
                 let pre = UnsafeMutablePointer<Float>.allocate(capacity: rowBlock * f)
                 let vals = UnsafeMutablePointer<Float>.allocate(capacity: k)
-                defer { pre.deallocate(); vals.deallocate() }
+                let candidates = UnsafeMutablePointer<Int32>.allocate(capacity: TopKKernel.candidateCapacity)
+                let candidateValues = UnsafeMutablePointer<Float>.allocate(capacity: TopKKernel.candidateCapacity)
+                defer { pre.deallocate(); vals.deallocate(); candidates.deallocate(); candidateValues.deallocate() }
+                let gathered = VectorMath.vectorized && k <= 32 && f >= 64
                 for b in range {
                   let r0 = b * rowBlock, r1 = Swift.min(n, r0 + rowBlock), m = r1 - r0
                   for r in r0..<r1 {
-                    for j in 0..<c { pc[r * c + j] = px[r * c + j] - pbd[j] }
+                    var j = 0
+                    while VectorMath.vectorized && j + 8 <= c {
+                      VectorMath.store(VectorMath.load(px + r * c + j) - VectorMath.load(pbd + j), pc + r * c + j)
+                      j += 8
+                    }
+                    while j < c { pc[r * c + j] = px[r * c + j] - pbd[j]; j += 1 }
                   }
+                  // b_enc first and the product accumulated onto it (beta 1): OpenBLAS's rounding of x·W + b.
                   for i in 0..<m { (pre + i * f).update(from: pbe, count: f) }
                   BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: f, k: c, a: pc + r0 * c, lda: c,
                                    b: pwe, ldb: fmax, beta: 1, c: pre, ldc: f)
@@ -65,11 +78,46 @@ public enum TopKAutoencoderKernel {
                   counts.reserveCapacity(m)
                   for i in 0..<m {
                     let row = pre + i * f
-                    for j in 0..<f { row[j] = Swift.max(row[j], 0) }  // ReLU (branch-free)
-                    TopKKernel.selectRow(row, f, k, vals, tiBase + (r0 + i) * k)
+                    let top = tiBase + (r0 + i) * k
                     let before = idx.count
                     let out = pr + (r0 + i) * c
                     out.update(from: pbd, count: c)
+                    // ReLU (as Swift.max(v, 0): NaN stays, −0 becomes 0), with the lane maxima of the
+                    // selection's lower bound in the same pass.
+                    var bound = -Float.infinity
+                    var j = 0
+                    if gathered {
+                      var acc = (activate(row, 0), activate(row, 8), activate(row, 16), activate(row, 24))
+                      j = 32
+                      while j + 32 <= f {
+                        acc.0 = VectorMath.max(acc.0, activate(row, j))
+                        acc.1 = VectorMath.max(acc.1, activate(row, j + 8))
+                        acc.2 = VectorMath.max(acc.2, activate(row, j + 16))
+                        acc.3 = VectorMath.max(acc.3, activate(row, j + 24))
+                        j += 32
+                      }
+                      bound = TopKKernel.boundOfLaneMaxima(acc, k)
+                    }
+                    while VectorMath.vectorized && j + 8 <= f { _ = activate(row, j); j += 8 }
+                    while j < f { row[j] = Swift.max(row[j], 0); j += 1 }
+                    // Fast path: rank the few entries ≥ the bound; they hold every entry that is kept.
+                    if gathered && bound > -Float.infinity,
+                       let count = TopKKernel.gatherCandidates(row, f, bound: bound, indices: candidates, values: candidateValues),
+                       count >= k {
+                      TopKKernel.rankCandidates(indices: candidates, values: candidateValues, count: count, k: k, vals, top)
+                      if vals[0] > 0 {
+                        let t = Swift.max(vals[k - 1], Float.leastNonzeroMagnitude)
+                        for q in 0..<count where candidateValues[q] >= t {
+                          let v = candidateValues[q]
+                          idx.append(candidates[q])
+                          val.append(v)
+                          accumulate(v, pwd + Int(candidates[q]) * c, out, c)
+                        }
+                      }
+                      counts.append(idx.count - before)
+                      continue
+                    }
+                    TopKKernel.scan(row, f, k, lowerBound: bound, vals, top)
                     if vals[0] > 0 {
                       // keep every entry ≥ the k-th largest (ties keep more than k); zeros contribute nothing
                       let t = Swift.max(vals[k - 1], Float.leastNonzeroMagnitude)
@@ -113,6 +161,49 @@ public enum TopKAutoencoderKernel {
     return Forward(centered: centered, reconstruction: recon, magnitudes: magnitudes, topKIndices: topIdx)
   }
 
+  /// row[j..<j+8] = ReLU(row[j..<j+8]) (as Swift.max(v, 0): NaN stays, −0 becomes 0); returns it.
+  @inline(__always)
+  static func activate(_ row: UnsafeMutablePointer<Float>, _ j: Int) -> VectorMath.V {
+    let v = VectorMath.load(row + j)
+    let r = v.replacing(with: 0, where: v .<= 0)
+    VectorMath.store(r, row + j)
+    return r
+  }
+
+  /// out[0..<c] += v·w[0..<c].
+  @inline(__always)
+  static func accumulate(_ v: Float, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ c: Int) {
+    var e = 0
+    if VectorMath.vectorized {
+      let vv = VectorMath.V(repeating: v)
+      while e + 8 <= c {
+        VectorMath.store(VectorMath.load(out + e) + vv * VectorMath.load(w + e), out + e)
+        e += 8
+      }
+    }
+    while e < c { out[e] += v * w[e]; e += 1 }
+  }
+
+  /// Σ over the leading axis of `acc` [chunks, shape…], added in chunk order for every element (elements split
+  /// over the threads), reshaped to `shape`.
+  static func sumChunks(_ acc: Tensor, _ chunks: Int, _ shape: [Int]) -> Tensor {
+    guard chunks > 1 else { return acc.reshaped(shape) }
+    let size = acc.count / chunks
+    var out = Tensor(uninitialized: shape)
+    let po = out.unsafeMutablePointer()
+    withExtendedLifetime(acc) {
+      let pa = acc.unsafePointer
+      Parallel.forRanges(size, grain: 4096) { r in
+        (po + r.lowerBound).update(from: pa + r.lowerBound, count: r.count)
+        for ch in 1..<chunks {
+          let src = pa + ch * size
+          for i in r { po[i] += src[i] }
+        }
+      }
+    }
+    return out
+  }
+
   /// Which gradients to compute.
   public struct Needs {
     public var x = false, wEnc = false, bEnc = false, wDec = false, bDec = false
@@ -129,47 +220,50 @@ public enum TopKAutoencoderKernel {
     let c = dxhat.shape.last!, n = dxhat.count / c, fmax = wEnc.shape[1]
     let live = trainable ?? 0..<f
     let mags = fw.magnitudes
-    let threads = Swift.min(Parallel.threadCount, Swift.max(1, n / 256))
-    // Per-thread accumulators: dW_dec rows [F, C], dW_encᵀ rows [F, C], db_enc [F].
-    var accDec = Tensor(zeros: [threads, f, c]), accEncT = Tensor(zeros: [threads, f, c]), accBEnc = Tensor(zeros: [threads, f])
-    var dx = needs.x || needs.bDec ? Tensor(zeros: [n, c]) : Tensor(zeros: [0])  // gradient w.r.t. the centered input
-    var wEncT = Tensor(uninitialized: [f, c])  // W_enc[:, :F]ᵀ rows, for the input gradient
+    // A fixed number of row chunks with their own accumulators, independent of the thread count, so that the
+    // weight gradients are the same bits on any number of cores.
+    let chunks = Swift.min(partitions, Swift.max(1, n / 256))
+    // Per-chunk accumulators: dW_dec rows [F, C], dW_encᵀ rows [F, C], db_enc [F].
+    var accDec = Tensor(zeros: [chunks, f, c]), accEncT = Tensor(zeros: [chunks, f, c]), accBEnc = Tensor(zeros: [chunks, f])
+    let wantDx = needs.x
+    var dx = wantDx ? Tensor(zeros: [n, c]) : Tensor(zeros: [0])  // gradient w.r.t. the centered input
+    var wEncT = Tensor(uninitialized: wantDx ? [f, c] : [0])  // W_enc[:, :F]ᵀ rows, for the input gradient
     let pwt = wEncT.unsafeMutablePointer()
-    withExtendedLifetime(wEnc) {
-      let pwe = wEnc.unsafePointer
-      for j in 0..<f { for e in 0..<c { pwt[j * c + e] = pwe[e * fmax + j] } }
+    if wantDx {
+      withExtendedLifetime(wEnc) {
+        let pwe = wEnc.unsafePointer
+        for j in 0..<f { for e in 0..<c { pwt[j * c + e] = pwe[e * fmax + j] } }
+      }
     }
     let pDec = accDec.unsafeMutablePointer(), pEncT = accEncT.unsafeMutablePointer(), pBEnc = accBEnc.unsafeMutablePointer()
     let pdx = dx.unsafeMutablePointer()
-    let wantDx = needs.x || needs.bDec
     withExtendedLifetime((dxhat, fw.centered, wDec, wEncT)) {
       let pg = dxhat.unsafePointer, pcx = fw.centered.unsafePointer, pwd = wDec.unsafePointer
       mags.offsets.withUnsafeBufferPointer { off in
         mags.indices.withUnsafeBufferPointer { ind in
           mags.values.withUnsafeBufferPointer { vals in
-            Parallel.forRanges(threads, grain: 1) { tr in
+            Parallel.forRanges(chunks, grain: 1) { tr in
               for t in tr {
                 let myDec = pDec + t * f * c, myEncT = pEncT + t * f * c, myB = pBEnc + t * f
-                for r in (n * t / threads)..<(n * (t + 1) / threads) {
+                for r in (n * t / chunks)..<(n * (t + 1) / chunks) {
                   let g = pg + r * c, xc = pcx + r * c
                   for e in off[r]..<off[r + 1] {
                     let j = Int(ind[e]), v = vals[e]
                     let w = pwd + j * c
                     // d f_j = dx̂ · W_dec[j]; the ReLU and mask pass it through for active features.
-                    var df: Float = 0
-                    for q in 0..<c { df += g[q] * w[q] }
+                    let df = VectorMath.dot(g, w, c)
                     if needs.wDec {
                       let row = myDec + j * c
-                      for q in 0..<c { row[q] += v * g[q] }
+                      accumulate(v, g, row, c)
                     }
                     if needs.wEnc {
                       let row = myEncT + j * c
-                      for q in 0..<c { row[q] += df * xc[q] }
+                      accumulate(df, xc, row, c)
                     }
                     myB[j] += df
                     if wantDx {
                       let we = pwt + j * c, o = pdx + r * c
-                      for q in 0..<c { o[q] += df * we[q] }
+                      accumulate(df, we, o, c)
                     }
                   }
                 }
@@ -179,9 +273,9 @@ public enum TopKAutoencoderKernel {
         }
       }
     }
-    let dec = threads == 1 ? accDec.reshaped([f, c]) : accDec.sum(axis: 0)
-    let encT = threads == 1 ? accEncT.reshaped([f, c]) : accEncT.sum(axis: 0)
-    let bEncGrad = threads == 1 ? accBEnc.reshaped([f]) : accBEnc.sum(axis: 0)
+    // Chunk sums in chunk order (the same bits on any number of cores).
+    let dec = sumChunks(accDec, chunks, [f, c]), encT = sumChunks(accEncT, chunks, [f, c])
+    let bEncGrad = sumChunks(accBEnc, chunks, [f])
     var gWDec: Tensor? = nil, gWEnc: Tensor? = nil
     if needs.wDec {
       var full = Tensor(zeros: [fmax, c])
@@ -201,10 +295,17 @@ public enum TopKAutoencoderKernel {
       }
       gWEnc = full
     }
-    // b_dec enters as +b_dec in x̂ and −b_dec in the centered input.
+    // b_dec enters as +b_dec in x̂ and −b_dec in the centered input, whose gradient summed over tokens is
+    // Σ_r Σ_active(r) df·W_enc[:, j] = W_enc[:, :F]·db_enc, so it needs no per-token input gradient.
     var gBDec: Tensor? = nil
     if needs.bDec {
-      gBDec = dxhat.reshaped([n, c]).sum(axis: 0) - dx.sum(axis: 0)
+      var centeredSum = Tensor(uninitialized: [c])
+      let ps = centeredSum.unsafeMutablePointer()
+      withExtendedLifetime((wEnc, bEncGrad)) {
+        let pwe = wEnc.unsafePointer, pb = bEncGrad.unsafePointer
+        for e in 0..<c { ps[e] = VectorMath.dot(pwe + e * fmax, pb, f) }
+      }
+      gBDec = dxhat.reshaped([n, c]).sum(axis: 0) - centeredSum
     }
     return (needs.x ? dx.reshaped(dxhat.shape) : nil, gWEnc, needs.bEnc ? bEncGrad : nil, gWDec, gBDec)
   }

@@ -143,19 +143,127 @@ public enum TopKKernel {
 
   /// Writes the k best (value, index) pairs of x[0..<n] in rank order.
   ///
-  /// Fast path (k ≤ 32, n ≥ 8·⌈k/8⌉): lane-wise maxima of ⌈k/8⌉ running SIMD accumulators give at least k
-  /// distinct elements of the row; the k-th largest of them, L, is a lower bound of the row's k-th largest value,
-  /// so elements below L are skipped without a comparison against the candidate list. After k candidates are
-  /// held, blocks of 8 that cannot enter (all ≤ the current k-th value) are skipped with one comparison.
-  /// NaN ranks above every number and is never skipped.
+  /// Fast path (optimised builds, k ≤ 32, n ≥ 64): the lane-wise maxima of 4 running SIMD accumulators give
+  /// 32 distinct elements of the row; the k-th largest of them, L, is a lower bound of the row's k-th largest
+  /// value. The entries ≥ L (usually a few more than k) are gathered branch-free and ranked against each other.
+  /// A row holding a NaN or more than `maxCandidates` entries ≥ L takes the scan: elements below L are skipped
+  /// without a comparison against the candidate list, and once k candidates are held, blocks of 8 that cannot
+  /// enter (all ≤ the current k-th value) are skipped with one comparison. NaN ranks above every number.
   @inline(__always)
   public static func selectRow(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int,
                                _ vals: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
     var lowerBound = -Float.infinity
-    let lanes = 4  // 32 candidates: a tighter bound than the ⌈k/8⌉ lanes that suffice
-    if VectorMath.vectorized && k <= 32 && n >= 8 * lanes * 2 {
-      lowerBound = laneBound(x, n, k, lanes)
+    if VectorMath.vectorized && k <= 32 && n >= 64 {
+      lowerBound = laneBound(x, n, k)
+      if lowerBound > -Float.infinity {
+        let done = withUnsafeTemporaryAllocation(of: Int32.self, capacity: candidateCapacity) { ci in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: candidateCapacity) { cv in
+            guard let m = gatherCandidates(x, n, bound: lowerBound, indices: ci.baseAddress!, values: cv.baseAddress!),
+                  m >= k else { return false }
+            rankCandidates(indices: ci.baseAddress!, values: cv.baseAddress!, count: m, k: k, vals, idx)
+            return true
+          }
+        }
+        if done { return }
+      }
     }
+    scan(x, n, k, lowerBound: lowerBound, vals, idx)
+  }
+
+  /// The most candidates (entries ≥ the lower bound) the gathered fast path ranks.
+  public static let maxCandidates = 64
+  /// Capacity of the candidate buffers `gatherCandidates` fills: `maxCandidates` plus one block of 8.
+  public static let candidateCapacity = 72
+
+  /// Positions of the set bits of each 8-bit mask in ascending order (the rest 0): the compress table.
+  nonisolated(unsafe) static let compressTable: UnsafeMutablePointer<SIMD8<Int32>> = {
+    let table = UnsafeMutablePointer<SIMD8<Int32>>.allocate(capacity: 256)
+    for mask in 0..<256 {
+      var lanes = SIMD8<Int32>()
+      var count = 0
+      for bit in 0..<8 where mask & (1 << bit) != 0 { lanes[count] = Int32(bit); count += 1 }
+      table[mask] = lanes
+    }
+    return table
+  }()
+
+  /// The number of set bits of each 8-bit mask (baseline x86-64 has no popcount instruction).
+  nonisolated(unsafe) static let bitCounts: UnsafeMutablePointer<UInt8> = {
+    let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+    for mask in 0..<256 { table[mask] = UInt8(mask.nonzeroBitCount) }
+    return table
+  }()
+
+  /// Indices (ascending) and values of the entries of x[0..<n] that are ≥ `bound`, written to `indices` and
+  /// `values` (each of capacity `candidateCapacity`; values are padded with −∞ to a multiple of 8). Returns their
+  /// count, or nil when the row holds a NaN or more than `maxCandidates` such entries. `bound` must not be −∞.
+  ///
+  /// Branch-free per block of 8: the comparison's bit mask selects the block's ascending positions from
+  /// `compressTable`, all 8 are stored and the count advances by the mask's population.
+  @inline(__always)
+  public static func gatherCandidates(_ x: UnsafePointer<Float>, _ n: Int, bound: Float,
+                                      indices: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) -> Int? {
+    let table = compressTable, counts = bitCounts
+    let b = VectorMath.V(repeating: bound)
+    var nan = 0
+    var m = 0
+    var j = 0
+    while j + 8 <= n {
+      let v = VectorMath.load(x + j)
+      let bits = VectorMath.bitsAtLeast(v, b)
+      nan |= VectorMath.bitsNaN(v)
+      UnsafeMutableRawPointer(indices + m).storeBytes(of: table[bits] &+ Int32(j), as: SIMD8<Int32>.self)
+      m += Int(counts[bits])
+      if m > maxCandidates { return nil }
+      j += 8
+    }
+    if nan != 0 { return nil }
+    while j < n {
+      let v = x[j]
+      if v.isNaN { return nil }
+      if v >= bound {
+        if m == maxCandidates { return nil }
+        indices[m] = Int32(j)
+        m += 1
+      }
+      j += 1
+    }
+    for i in 0..<m { values[i] = x[Int(indices[i])] }
+    var i = m
+    while i & 7 != 0 { values[i] = -.infinity; i += 1 }
+    return m
+  }
+
+  /// The k best of `count` gathered candidates (ascending indices, NaN-free values padded with −∞ to a multiple
+  /// of 8, count ≥ k), in rank order: each candidate's rank is the number of candidates before it (greater
+  /// value, or equal value and lower index).
+  @inline(__always)
+  public static func rankCandidates(indices: UnsafePointer<Int32>, values: UnsafePointer<Float>, count m: Int, k: Int,
+                                    _ vals: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    let chunks = (m + 7) / 8
+    let counts = bitCounts
+    for i in 0..<m {
+      let v = values[i]
+      let vi = VectorMath.V(repeating: v)
+      var rank = 0
+      for c in 0..<chunks {
+        let w = VectorMath.load(values + 8 * c)
+        // Equal values rank by index: only the candidates at positions below i (bits below i − 8c) are ahead.
+        let lower = (1 << Swift.min(8, Swift.max(0, i - 8 * c))) - 1
+        rank += Int(counts[VectorMath.bitsGreater(w, vi) | (VectorMath.bitsEqual(w, vi) & lower)])
+      }
+      if rank < k {
+        vals[rank] = v
+        idx[rank] = indices[i]
+      }
+    }
+  }
+
+  /// The selection by one pass over the row with insertion into the ranked list, skipping elements below
+  /// `lowerBound` (−∞: none) and, once k are held, blocks of 8 that cannot enter.
+  @inline(__always)
+  public static func scan(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int, lowerBound: Float,
+                          _ vals: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
     var filled = 0
     var j = 0
     while j < n {
@@ -193,45 +301,53 @@ public enum TopKKernel {
     }
   }
 
-  /// The k-th largest of the 8·`lanes` lane maxima of `lanes` interleaved accumulators over the full blocks
-  /// of x (NaN lanes ignored; −∞ when fewer than k finite maxima exist).
+  /// The k-th largest of the 32 lane maxima of 4 interleaved accumulators over the full blocks of 32
+  /// elements of x (NaN lanes ignored; −∞ when fewer than k finite maxima exist).
   @inline(__always)
-  static func laneBound(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int, _ lanes: Int) -> Float {
-    let step = 8 * lanes
-    var acc = (VectorMath.load(x), lanes > 1 ? VectorMath.load(x + 8) : VectorMath.load(x),
-               lanes > 2 ? VectorMath.load(x + 16) : VectorMath.load(x), lanes > 3 ? VectorMath.load(x + 24) : VectorMath.load(x))
-    var b = step
-    while b + step <= n {
+  static func laneBound(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int) -> Float {
+    var acc = (VectorMath.load(x), VectorMath.load(x + 8), VectorMath.load(x + 16), VectorMath.load(x + 24))
+    var b = 32
+    while b + 32 <= n {
       acc.0 = VectorMath.max(acc.0, VectorMath.load(x + b))
-      if lanes > 1 { acc.1 = VectorMath.max(acc.1, VectorMath.load(x + b + 8)) }
-      if lanes > 2 { acc.2 = VectorMath.max(acc.2, VectorMath.load(x + b + 16)) }
-      if lanes > 3 { acc.3 = VectorMath.max(acc.3, VectorMath.load(x + b + 24)) }
-      b += step
+      acc.1 = VectorMath.max(acc.1, VectorMath.load(x + b + 8))
+      acc.2 = VectorMath.max(acc.2, VectorMath.load(x + b + 16))
+      acc.3 = VectorMath.max(acc.3, VectorMath.load(x + b + 24))
+      b += 32
     }
-    // k-th largest of the 8·lanes candidates (partial insertion into a descending list of k).
-    var top = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-               Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-    return withUnsafeMutableBytes(of: &top) { raw -> Float in
-      let list = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-      var count = 0
-      func offer(_ v: Float) {
-        guard !v.isNaN else { return }
-        if count == k && v <= list[k - 1] { return }
-        var pos = count < k ? count : k - 1
-        while pos > 0 && list[pos - 1] < v { list[pos] = list[pos - 1]; pos -= 1 }
-        list[pos] = v
-        if count < k { count += 1 }
-      }
+    return boundOfLaneMaxima(acc, k)
+  }
+
+  /// The k-th largest (k ≤ 32) of the 32 lane maxima held in four accumulators, NaN lanes ignored, or −∞
+  /// when fewer than k are numbers: a lower bound of the k-th largest of the elements they were taken over.
+  ///
+  /// Branch-free: every lane counts the maxima strictly greater than its own (32 broadcast comparisons
+  /// against all four accumulators); the lanes with fewer than k greater are the k largest and their
+  /// ties, and the smallest of them is the k-th largest.
+  @inline(__always)
+  public static func boundOfLaneMaxima(_ acc: (VectorMath.V, VectorMath.V, VectorMath.V, VectorMath.V), _ k: Int) -> Float {
+    typealias I = SIMD8<Int32>
+    var greater = (I(), I(), I(), I())
+    let one = I(repeating: 1)
+    for s in 0..<4 {
+      let a = s == 0 ? acc.0 : s == 1 ? acc.1 : s == 2 ? acc.2 : acc.3
       for l in 0..<8 {
-        offer(acc.0[l])
-        if lanes > 1 { offer(acc.1[l]) }
-        if lanes > 2 { offer(acc.2[l]) }
-        if lanes > 3 { offer(acc.3[l]) }
+        let u = VectorMath.V(repeating: a[l])  // NaN compares false: it is greater than nothing
+        greater.0 &+= I().replacing(with: one, where: acc.0 .< u)
+        greater.1 &+= I().replacing(with: one, where: acc.1 .< u)
+        greater.2 &+= I().replacing(with: one, where: acc.2 .< u)
+        greater.3 &+= I().replacing(with: one, where: acc.3 .< u)
       }
-      return count == k ? list[k - 1] : -Float.infinity
     }
+    let kv = I(repeating: Int32(k)), inf = VectorMath.V(repeating: .infinity)
+    // Lanes in the top k (and numbers) keep their value; the rest become +∞.
+    let t0 = inf.replacing(with: acc.0, where: (greater.0 .< kv) .& (acc.0 .== acc.0))
+    let t1 = inf.replacing(with: acc.1, where: (greater.1 .< kv) .& (acc.1 .== acc.1))
+    let t2 = inf.replacing(with: acc.2, where: (greater.2 .< kv) .& (acc.2 .== acc.2))
+    let t3 = inf.replacing(with: acc.3, where: (greater.3 .< kv) .& (acc.3 .== acc.3))
+    let numbers = I().replacing(with: 1, where: acc.0 .== acc.0) &+ I().replacing(with: 1, where: acc.1 .== acc.1)
+      &+ I().replacing(with: 1, where: acc.2 .== acc.2) &+ I().replacing(with: 1, where: acc.3 .== acc.3)
+    guard Int(numbers.wrappedSum()) >= k else { return -.infinity }
+    return VectorMath.min(VectorMath.min(t0, t1), VectorMath.min(t2, t3)).min()
   }
 
   /// Plain reference selection (stable sort of all entries by rank), for tests.
