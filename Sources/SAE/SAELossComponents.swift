@@ -106,7 +106,7 @@ public struct SAELossComponents {
                 while j + 8 <= c {
                   let v = VectorMath.load(row + j)
                   a2 += v * v
-                  a1 += VectorMath.max(v, -v)
+                  a1 += unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7fff_ffff, to: VectorMath.V.self)  // |v|
                   j += 8
                 }
                 s2 = a2.sum()
