@@ -14,6 +14,10 @@
 #   SCRATCH_PATH=DIR    SwiftPM build directory (default .build); the tools are DIR/release/<tool>, built
 #                       with `swift build -c release` when one is missing or older than a source (REBUILD=1
 #                       always rebuilds).
+#   SWIFT_BUILD_FLAGS="…"
+#                       extra flags for that build, e.g. "-Xswiftc -target-cpu -Xswiftc native" (code for this
+#                       machine's CPU rather than baseline x86-64; pair it with its own SCRATCH_PATH so the two
+#                       builds do not replace each other). The README's speed section gives what it changes.
 #   DATA_DIR=DIR        tokenised corpus (default data/shakespeare; prepared with `prepare-data shakespeare`).
 #   GPT_STEPS=N, SAE_STEPS=N
 #                       the full profile's settings with fewer training steps (GPT, and every SAE run), for a
@@ -171,7 +175,8 @@ ensure_tools() {
   [[ "$missing" == 1 ]] || stale=$(find Sources Package.swift -newer "$BIN/scalar-report" -name '*.swift' -print -quit 2>/dev/null)
   if [[ "$missing" == 1 || -n "$stale" || "${REBUILD:-0}" == 1 ]]; then
     log "building the release tools into $BIN${stale:+ ($stale changed)}"
-    swift build -c release --scratch-path "$SCRATCH_PATH"
+    # shellcheck disable=SC2086  # word splitting of the flags is intended
+    swift build -c release --scratch-path "$SCRATCH_PATH" ${SWIFT_BUILD_FLAGS:-}
     touch "$BIN/scalar-report"
   fi
 }
