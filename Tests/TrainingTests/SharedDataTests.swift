@@ -27,8 +27,8 @@ import Training
       return url
     }
     let unique = UUID().uuidString  // keeps this test's directories apart from every other run's
-    let a = try corpus("a.txt", "First Citizen:\nBefore we proceed any further, hear me speak. \(unique)\n")
-    let b = try corpus("b.txt", "First Citizen:\nBefore we proceed any further, hear me speak! \(unique)\n")
+    let a = try corpus("a.txt", "Ada Lovelace:\nThe engine weaves algebraic patterns as the loom weaves flowers. \(unique)\n")
+    let b = try corpus("b.txt", "Ada Lovelace:\nThe engine weaves algebraic patterns as the loom weaves flowers! \(unique)\n")
     let prepare: (URL, URL) throws -> Void = { _ = try ShakespearePreparation.prepare(input: $0, directory: $1) }
     // The same preparation with another split (what a change to the preparation code would do).
     let otherSplit: (URL, URL) throws -> Void = { input, dir in
