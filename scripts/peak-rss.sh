@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Peak resident memory of every tool at the presets' sizes, beside the peak of its live tensors:
-# one row per tool: peak RSS, peak of live tensors, peak of live tensors and the buffer pool together, and
-# (peak RSS − the baseline) / live tensors, the baseline being the RSS of `train-gpt --help` (runtime, code
-# and libraries: what any process of the package holds before it allocates a tensor).
+# Peak resident memory of every tool at the presets' sizes, beside what its tensors need:
+# one row per tool: peak RSS, the peak RSS of the same command on four sequences (the "tiny" run: enough work
+# items for both cores, so the same code, libraries, threads, per-thread buffers and arenas and parameters,
+# with almost no activations), the peak of live tensors, the peak of
+# live tensors and work arrays together (memory outside tensors that a computation needs, such as the
+# integrated-gradient threads' per-target gradient sums; see TensorMemory.workArrayChanged), and
+#   ratio = (peak RSS − fixed) / (tensors and work arrays),   fixed = tiny peak RSS − its tensors and work arrays,
+# the fixed part being what the process holds whatever the problem size (runtime, code pages, libraries,
+# thread stacks and arenas, and the tensors of the tiny run removed). Issue 16 asks for ratio ≤ 2.
 #
 #   scripts/peak-rss.sh [--markdown]
 #
-# Each tool runs once under /usr/bin/time -v with GPTCIRCUITS_TENSOR_MEMORY=1 (which prints the peak of live
-# tensor memory at exit) on the shakespeare_64x4 GPT (batch 128 × 128 tokens) and the presets' SAEs; training
-# runs take 2 steps with one evaluation, so the figures are those of a full-length run's steady state.
+# Each tool runs under /usr/bin/time -v with GPTCIRCUITS_TENSOR_MEMORY=1 (which prints the peaks at exit) on
+# the shakespeare_64x4 GPT (batch 128 × 128 tokens) and the presets' SAEs; training runs take 2 steps with one
+# evaluation, so the figures are those of a full-length run's steady state.
 # Environment: BIN (release tools, default .build/release), CORPUS (text to tokenise, default
 # ../shared/data/tinyshakespeare/input.txt; any text of ≥ 100 kB does), WORK (scratch directory, default a
 # temporary one, removed at exit).
@@ -28,48 +33,61 @@ export GPTCIRCUITS_TENSOR_MEMORY=1
 TRAIN=(--max-steps 2 --eval-interval 2 --eval-steps 1 --warmup-steps 1)
 rows=()
 
-# measure LABEL COMMAND…: runs the command, keeps its row.
-measure() {
+# run LABEL COMMAND…: runs the command under /usr/bin/time; prints "rss|tensors|needed" (MiB).
+run() {
   local label="$1"; shift
   local err="$WORK/$label.err"
   /usr/bin/time -v "$@" > "$WORK/$label.out" 2> "$err" || { echo "peak-rss: $label failed:" >&2; tail -n 5 "$err" >&2; exit 1; }
-  local rss live pool
+  local rss live needed
   rss=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$err")
   live=$(sed -n 's/.*peak \([0-9.]*\) MiB in live tensors,.*/\1/p' "$err" | tail -n 1)
-  pool=$(sed -n 's/.*, \([0-9.]*\) MiB in live tensors and the pool together.*/\1/p' "$err" | tail -n 1)
-  rows+=("$label|$rss|${live:--}|${pool:--}")
+  needed=$(sed -n 's/.*, \([0-9.]*\) MiB in live tensors and work arrays,.*/\1/p' "$err" | tail -n 1)
+  echo "$rss|${live:--}|${needed:--}"
+}
+
+# measure LABEL TINY-ARGS -- COMMAND…: the command as given, and again with TINY-ARGS appended (the tiny run;
+# none: no tiny run, for tools without tensors).
+measure() {
+  local label="$1"; shift
+  local tiny=()
+  while [[ "$1" != "--" ]]; do tiny+=("$1"); shift; done
+  shift
+  local full small="-|-|-"
+  full=$(run "$label" "$@")
+  if [[ ${#tiny[@]} -gt 0 ]]; then small=$(run "$label (tiny)" "$@" "${tiny[@]}"); fi
+  rows+=("$label|$full|$small")
 }
 
 D="$WORK/data" C="$WORK/ck"
-measure "baseline (train-gpt --help)" "$BIN/train-gpt" --help
-measure prepare-data "$BIN/prepare-data" text --input "$CORPUS" --tokenizer ascii --out "$D"
-measure train-gpt "$BIN/train-gpt" --config shakespeare_64x4 --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
+measure prepare-data -- "$BIN/prepare-data" text --input "$CORPUS" --tokenizer ascii --out "$D"
+measure train-gpt --batch-size 4 --checkpoints-dir "$WORK/tiny" -- "$BIN/train-gpt" --config shakespeare_64x4 --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
 G="$C/shakespeare_64x4"
-measure "train-sae topk" "$BIN/train-sae" --config topk.shakespeare_64x4 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
-measure "train-sae staircase" "$BIN/train-sae" --config topk-staircase-share.shakespeare_64x4 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
-measure "train-sae jsae" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 1e-3 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
-measure "train-sae group (topk + staircase)" "$BIN/train-sae" --config topk.shakespeare_64x4 --name g-topk \
+measure "train-sae topk" --batch-size 4 --checkpoints-dir "$WORK/tiny" -- "$BIN/train-sae" --config topk.shakespeare_64x4 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
+measure "train-sae staircase" --batch-size 4 --checkpoints-dir "$WORK/tiny" -- "$BIN/train-sae" --config topk-staircase-share.shakespeare_64x4 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
+measure "train-sae jsae" --batch-size 4 --checkpoints-dir "$WORK/tiny" -- "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 1e-3 --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
+measure "train-sae group (topk + staircase)" --batch-size 4 --checkpoints-dir "$WORK/tiny" -- "$BIN/train-sae" --config topk.shakespeare_64x4 --name g-topk \
   --config topk-staircase-share.shakespeare_64x4 --name g-staircase --load-from "$G" --data-dir "$D" --checkpoints-dir "$C" "${TRAIN[@]}"
 S="$C/topk.shakespeare_64x4"
-measure "evaluate (GPT)" "$BIN/evaluate" --checkpoint "$G" --data-dir "$D" --batches 2
-measure "evaluate (SAEs)" "$BIN/evaluate" --checkpoint "$S" --data-dir "$D" --batches 2
-measure generate "$BIN/generate" --checkpoint "$G" --prompt ROMEO: --tokens 200
-measure attribute "$BIN/attribute" --checkpoint "$S" --data-dir "$D" --output "$WORK/attr.safetensors" --method ig --steps 4 --batches 2 --batch-size 24
-measure ablate "$BIN/ablate" --checkpoint "$S" --attributions "$WORK/attr.safetensors" --data-dir "$D" --out "$WORK/abl" --layers 0 --edges 1,100,1000,10000,100000 --prompts 50
-measure plot "$BIN/plot" --series TopK="$WORK/abl" --baseline TopK --out "$WORK/plots"
+measure "evaluate (GPT)" --batch-size 4 -- "$BIN/evaluate" --checkpoint "$G" --data-dir "$D" --batches 2
+measure "evaluate (SAEs)" --batch-size 4 -- "$BIN/evaluate" --checkpoint "$S" --data-dir "$D" --batches 2
+measure generate --tokens 1 -- "$BIN/generate" --checkpoint "$G" --prompt ROMEO: --tokens 200
+measure attribute --batch-size 4 --batches 1 --output "$WORK/attr-tiny.safetensors" -- "$BIN/attribute" --checkpoint "$S" --data-dir "$D" --output "$WORK/attr.safetensors" --method ig --steps 4 --batches 2 --batch-size 24
+measure ablate --prompts 4 --out "$WORK/abl-tiny" -- "$BIN/ablate" --checkpoint "$S" --attributions "$WORK/attr.safetensors" --data-dir "$D" --out "$WORK/abl" --layers 0 --edges 1,100,1000,10000,100000 --prompts 50
+measure plot -- "$BIN/plot" --series TopK="$WORK/abl" --baseline TopK --out "$WORK/plots"
 
 if [[ $MARKDOWN == 1 ]]; then
-  echo "| tool | peak RSS MiB | live tensors MiB | tensors + pool MiB | (RSS − baseline) / live tensors |"
-  echo "|---|---|---|---|---|"
+  echo "| tool | peak RSS MiB | tiny run's peak RSS MiB | live tensors MiB | tensors + work arrays MiB | ratio |"
+  echo "|---|---|---|---|---|---|"
 fi
-baseline=$(IFS='|' read -r _ rss _ <<< "${rows[0]}"; echo "$rss")
 for row in "${rows[@]}"; do
-  IFS='|' read -r label rss live pool <<< "$row"
+  IFS='|' read -r label rss live needed trss _ tneeded <<< "$row"
   ratio="-"
-  [[ "$live" != "-" ]] && ratio=$(awk -v r="$rss" -v b="$baseline" -v l="$live" 'BEGIN { if (l >= 1) printf "%.2f", (r - b) / l; else print "-" }')
+  if [[ "$needed" != "-" && "$trss" != "-" ]]; then
+    ratio=$(awk -v r="$rss" -v n="$needed" -v tr="$trss" -v tn="$tneeded" 'BEGIN { if (n >= 1) printf "%.2f", (r - (tr - tn)) / n; else print "-" }')
+  fi
   if [[ $MARKDOWN == 1 ]]; then
-    echo "| $label | $rss | $live | $pool | $ratio |"
+    echo "| $label | $rss | $trss | $live | $needed | $ratio |"
   else
-    printf '%-36s %10s %10s %10s %8s\n' "$label" "$rss" "$live" "$pool" "$ratio"
+    printf '%-36s %9s %9s %9s %9s %7s\n' "$label" "$rss" "$trss" "$live" "$needed" "$ratio"
   fi
 done

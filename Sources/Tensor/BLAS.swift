@@ -33,7 +33,7 @@ public enum BLAS {
       // split rows of C (rows of op(A))
       Parallel.forRanges(parts, grain: 1) { r in
         for p in r {
-          let lo = m * p / parts, hi = m * (p + 1) / parts
+          let lo = tileBoundary(m, p, parts), hi = tileBoundary(m, p + 1, parts)
           sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: alpha,
                       a: transposeA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb,
                       beta: beta, c: c + lo * ldc, ldc: ldc)
@@ -43,7 +43,7 @@ public enum BLAS {
       // split columns of C (columns of op(B))
       Parallel.forRanges(parts, grain: 1) { r in
         for p in r {
-          let lo = n * p / parts, hi = n * (p + 1) / parts
+          let lo = tileBoundary(n, p, parts), hi = tileBoundary(n, p + 1, parts)
           sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: alpha,
                       a: a, lda: lda, b: transposeB ? b + lo * ldb : b + lo, ldb: ldb,
                       beta: beta, c: c + lo, ldc: ldc)
@@ -53,6 +53,16 @@ public enum BLAS {
       splitInner(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: parts)
     }
+  }
+
+  /// Where part p of `parts` begins when `total` rows (or columns) of C are split: a multiple of 16, so that every
+  /// part starts on a boundary of the kernels' register tiles (2 to 16 wide) and each element of C is computed by
+  /// the same tile shape as in one call over all of them. (Some kernels, such as OpenBLAS's generic Prescott
+  /// one, round a remainder tile's products differently from a full tile's; an unaligned split would then
+  /// change the last bit of the rows it moves into a remainder.)
+  @inline(__always)
+  static func tileBoundary(_ total: Int, _ p: Int, _ parts: Int) -> Int {
+    p >= parts ? total : (total * p / parts) & ~15
   }
 
   /// Splits the inner dimension (weight-gradient shapes: small C, long K): part 0 accumulates into C, the

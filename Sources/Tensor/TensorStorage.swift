@@ -36,8 +36,9 @@ public final class TensorStorage: @unchecked Sendable {
 }
 
 /// Statistics of the buffer pool behind large tensors, and (with GPTCIRCUITS_TENSOR_MEMORY=1 in the
-/// environment) the peak of the bytes held by live tensors, printed on stderr at exit — to compare a tool's
-/// peak RSS with what its tensors need.
+/// environment) the peaks of the bytes held by live tensors and by the work arrays that kernels keep outside
+/// tensors, printed on stderr at exit with the process's peak RSS — to compare what a tool holds with what its
+/// tensors need.
 public enum TensorMemory {
   /// Large allocations served from the pool, allocated fresh, and the floats the pool holds now.
   public static var poolStatistics: (hits: Int, misses: Int, pooledFloats: Int) {
@@ -46,36 +47,63 @@ public enum TensorMemory {
   }
 
   /// Whether live tensor bytes are tracked (GPTCIRCUITS_TENSOR_MEMORY=1).
-  static let tracking: Bool = {
+  public static let tracking: Bool = {
     guard ProcessInfo.processInfo.environment["GPTCIRCUITS_TENSOR_MEMORY"] == "1" else { return false }
     atexit {
       let t = TensorMemory.tracker.snapshot
-      let line = String(format: "tensor memory: peak %.1f MiB in live tensors, %.1f MiB in live tensors and the pool together\n",
-                        Double(t.peakLive) * 4 / 1_048_576, Double(t.peakHeld) * 4 / 1_048_576)
-      FileHandle.standardError.write(Data(line.utf8))
+      let mib = { (floats: Int) in Double(floats) * 4 / 1_048_576 }
+      var line = String(format: "tensor memory: peak %.1f MiB in live tensors, %.1f MiB in live tensors and work arrays, "
+                          + "%.1f MiB in live tensors and the pool together",
+                        mib(t.peakLive), mib(t.peakNeeded), mib(t.peakHeld))
+      if let hwm = TensorMemory.peakResidentKiB { line += String(format: "; peak RSS %.1f MiB", Double(hwm) / 1024) }
+      FileHandle.standardError.write(Data((line + "\n").utf8))
     }
     return true
   }()
 
+  /// Records that a kernel's work array (memory outside tensors that a computation needs, such as a thread's
+  /// scratch) of `floats` 4-byte values was allocated (positive) or freed (negative); counted when `tracking`.
+  public static func workArrayChanged(by floats: Int) {
+    if tracking { tracker.changeWork(by: floats) }
+  }
+
+  /// The process's peak resident set (VmHWM of /proc/self/status) in KiB, where the system reports it.
+  public static var peakResidentKiB: Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+      return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+    }
+    return nil
+  }
+
   static let tracker = Tracker()
 
-  /// Floats in live tensors now and at their peak; floats in live tensors and the pool together at their peak.
+  /// Floats in live tensors and work arrays now and at their peaks; floats in live tensors and the pool
+  /// together at their peak.
   final class Tracker: @unchecked Sendable {
     private let lock = NSLock()
-    private var live = 0, peakLive = 0, peakHeld = 0
+    private var live = 0, work = 0, peakLive = 0, peakNeeded = 0, peakHeld = 0
 
     func change(by floats: Int) {
       lock.lock()
       live += floats
       peakLive = Swift.max(peakLive, live)
+      peakNeeded = Swift.max(peakNeeded, live + work)
       peakHeld = Swift.max(peakHeld, live + BufferPool.shared.pooledEstimate)
       lock.unlock()
     }
 
-    var snapshot: (peakLive: Int, peakHeld: Int) {
+    func changeWork(by floats: Int) {
+      lock.lock()
+      work += floats
+      peakNeeded = Swift.max(peakNeeded, live + work)
+      lock.unlock()
+    }
+
+    var snapshot: (peakLive: Int, peakNeeded: Int, peakHeld: Int) {
       lock.lock()
       defer { lock.unlock() }
-      return (peakLive, peakHeld)
+      return (peakLive, peakNeeded, peakHeld)
     }
   }
 }

@@ -46,10 +46,15 @@ enum ToolRunner {
     return dir.appendingPathComponent(name)
   }
 
-  static func run(_ name: String, _ args: [String], in cwd: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+  /// Runs tool `name` with `args` (in `cwd`, with `environment` added to this process's).
+  static func run(_ name: String, _ args: [String], in cwd: URL? = nil,
+                  environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = try url(name)
     process.arguments = args
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     if let cwd { process.currentDirectoryURL = cwd }
     // stdout through a pipe, stderr into a file (so that neither can fill up and block the tool).
     let out = Pipe()

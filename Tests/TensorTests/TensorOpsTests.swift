@@ -375,6 +375,23 @@ import Tensor
     }
   }
 
+
+  /// A product split over cores by rows or columns of C equals one call over all of them bit for bit, also
+  /// when the rows or columns do not divide evenly (66 rows: the parts start on a 16-row tile boundary, so a
+  /// kernel whose remainder tiles round differently, such as OpenBLAS's Prescott one, gives the same bits).
+  @Test(arguments: [(66, 64, 256), (99, 64, 256), (66, 256, 64), (40, 330, 96), (45, 200, 120)])
+  func blasSplitsEqualOneCall(m: Int, n: Int, k: Int) {
+    #expect(m * n * k >= BLAS.parallelThreshold)
+    let a = Ref.random([m, k], seed: 66), b = Ref.random([n, k], seed: 67)
+    var split = Tensor(zeros: [m, n]), serial = Tensor(zeros: [m, n])
+    withExtendedLifetime((a, b)) {
+      BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: a.unsafePointer, lda: k,
+                 b: b.unsafePointer, ldb: k, c: split.unsafeMutablePointer(), ldc: n)
+      BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: n, k: k, a: a.unsafePointer, lda: k,
+                       b: b.unsafePointer, ldb: k, c: serial.unsafeMutablePointer(), ldc: n)
+    }
+    #expect(split == serial, "m \(m) n \(n) k \(k) on the \(BLAS.coreName) kernel")
+  }
   @Test func blasAlphaBeta() {
     let a = Ref.random([3, 4], seed: 61), b = Ref.random([4, 2], seed: 62)
     var c = Tensor.ones([3, 2])

@@ -41,6 +41,8 @@ final class IGWorker {
   let ls = FloatBuffer(), rs = FloatBuffer(), xi = FloatBuffer(), dl1 = FloatBuffer()
   let alphaK = FloatBuffer(), dq = FloatBuffer(), geluGrad = FloatBuffer()
   let sums = FloatBuffer(), gramRows = FloatBuffer()
+  /// Per target of a transformer-block row: its α-summed gradients at every position, [T, C].
+  let blockSums = SlotArrays()
   var sortedRows: [Int32] = [], sortedFeatures: [Int32] = []
 
   /// Adds the contributions of sequence `row` of `points` to `partial`.
@@ -222,10 +224,9 @@ final class IGWorker {
           slotOf[j] = slot
           slotFeature.append(j)
           slotLast.append(-1)
-          sums.reserve((slot + 1) * t * c, keep: true)
-          (sums.pointer + slot * t * c).update(repeating: 0, count: t * c)
+          blockSums.slot(slot, size: t * c).update(repeating: 0, count: t * c)
         }
-        let dst = sums.pointer + slot * t * c
+        let dst = blockSums.slot(slot, size: t * c)
         for s2 in 0..<n {
           w.ln1.vjp(x: ws.x.pointer + s2 * c, stats: ws.stats1.pointer + 2 * s2, dy: d1 + s2 * c, dx: dst + s2 * c,
                     c: c, accumulate: true)
@@ -242,7 +243,7 @@ final class IGWorker {
     let scales = points.scales
     for (slot, j) in slotFeature.enumerated() {
       let n = slotLast[slot] + 1
-      let rowsBuf = gramRows.reserve(n * c), src = sums.pointer + slot * t * c
+      let rowsBuf = gramRows.reserve(n * c), src = blockSums.slot(slot, size: t * c)
       for s2 in 0..<n {
         let sc = scales[row * t + s2]
         for e in 0..<c { rowsBuf[s2 * c + e] = src[s2 * c + e] * sc }

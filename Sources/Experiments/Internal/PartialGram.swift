@@ -4,7 +4,8 @@ import Tensor
 /// One thread's sums of outer products of the gradient vectors it saw in one batch of one pair: for each
 /// target feature j, M_j = Σ v vᵀ over its step-scaled, α-summed gradient vectors v (C values, in the
 /// upstream SAE's input space), in Double, upper triangle packed (C(C+1)/2 values per target). Folded into
-/// `SquaredAttributionSums` and cleared after every batch of every pair, so one set serves all pairs.
+/// `SquaredAttributionSums` and cleared after every batch of every pair, so one set serves all pairs. Counted
+/// as a work array in `TensorMemory`.
 final class PartialGram {
   let targets: Int
   let c: Int
@@ -27,10 +28,12 @@ final class PartialGram {
     touched = [Bool](repeating: false, count: targets)
     square = .allocate(capacity: c * c)
     scratch = .allocate(capacity: 1)
+    TensorMemory.workArrayChanged(by: 2 * (targets * packedCount + c * c))
     _ = BLAS.threadCount  // single-threaded OpenBLAS from here on
   }
 
   deinit {
+    TensorMemory.workArrayChanged(by: -2 * (targets * packedCount + c * c + scratchCapacity))
     buffer.deallocate()
     square.deallocate()
     scratch.deallocate()
@@ -42,7 +45,9 @@ final class PartialGram {
     let n = count * c
     if n > scratchCapacity {
       scratch.deallocate()
-      scratchCapacity = Swift.max(n, 2 * scratchCapacity)
+      let grown = Swift.max(n, 2 * scratchCapacity)
+      TensorMemory.workArrayChanged(by: 2 * (grown - scratchCapacity))
+      scratchCapacity = grown
       scratch = .allocate(capacity: scratchCapacity)
     }
     for e in 0..<n { scratch[e] = Double(rows[e]) }
