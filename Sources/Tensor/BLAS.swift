@@ -138,4 +138,15 @@ public enum BLAS {
 
   /// The name of the sgemm kernel OpenBLAS selected for this CPU (e.g. "Haswell").
   public static var coreName: String { String(cString: openblas_get_corename()) }
+
+  /// The OpenBLAS kernels made for a CPU with these instruction-set flags (/proc/cpuinfo's names): "SkylakeX"
+  /// with AVX-512 (F, BW, DQ, VL), "Haswell" with AVX2 and FMA, when OpenBLAS runs `core` "Prescott", its
+  /// generic kernels for CPUs it does not recognise (such as an Emerald Rapids Xeon under OpenBLAS 0.3.21);
+  /// nil otherwise.
+  public static func betterCore(than core: String, cpuFlags: Set<String>) -> String? {
+    guard core == "Prescott" else { return nil }
+    if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
+    if ["avx2", "fma"].allSatisfy(cpuFlags.contains) { return "Haswell" }
+    return nil
+  }
 }

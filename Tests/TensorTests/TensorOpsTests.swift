@@ -392,6 +392,16 @@ import Tensor
     }
     #expect(split == serial, "m \(m) n \(n) k \(k) on the \(BLAS.coreName) kernel")
   }
+  /// Which OpenBLAS kernels the tools suggest (OPENBLAS_CORETYPE) when OpenBLAS fell back to its generic ones.
+  @Test func betterCoreForTheGenericFallback() {
+    let avx512: Set = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"]
+    #expect(BLAS.betterCore(than: "Prescott", cpuFlags: avx512) == "SkylakeX")
+    #expect(BLAS.betterCore(than: "Prescott", cpuFlags: ["sse4_2", "avx", "avx2", "fma"]) == "Haswell")
+    #expect(BLAS.betterCore(than: "Prescott", cpuFlags: ["sse4_2", "avx", "avx512f"]) == nil)
+    #expect(BLAS.betterCore(than: "Cooperlake", cpuFlags: avx512) == nil)
+    #expect(BLAS.betterCore(than: "Zen", cpuFlags: ["avx2", "fma"]) == nil)
+  }
+
   @Test func blasAlphaBeta() {
     let a = Ref.random([3, 4], seed: 61), b = Ref.random([4, 2], seed: 62)
     var c = Tensor.ones([3, 2])

@@ -66,6 +66,7 @@ struct Ablate: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
+    MachineInfo.noteOpenBLASKernels()
     try withStopOnSignal(stopping: "stopping after the current point") {
       do {
         try withProcesses(tool: "ablate") { try ablate($0) }

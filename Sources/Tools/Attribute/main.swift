@@ -48,6 +48,7 @@ struct Attribute: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
+    MachineInfo.noteOpenBLASKernels()
     try withStopOnSignal(stopping: "stopping after the current batch, writing nothing") {
       do {
         try withProcesses(tool: "attribute") { try attribute($0) }

@@ -55,7 +55,8 @@ struct BenchCommand: ParsableCommand {
   func report(_ results: [BenchResult], peak: Double) {
     let header: [String: String] = ["openblas_core": BLAS.coreName, "openblas_threads": "\(BLAS.threadCount)",
                                     "kernel_threads": "\(Parallel.threadCount)", "cpu_model": MachineInfo.cpuModel,
-                                    "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"]
+                                    "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)",
+                                    "openblas_better_core": MachineInfo.betterOpenBLASCore ?? "(none)"]
     if json {
       struct Out: Codable { var environment: [String: String]; var sgemmPeakGflops: Double; var results: [BenchResult] }
       let enc = JSONEncoder()
@@ -64,6 +65,7 @@ struct BenchCommand: ParsableCommand {
       print(String(decoding: data, as: UTF8.self))
       return
     }
+    if let notice = MachineInfo.openBLASNotice { print(notice) }
     print("CPU \(MachineInfo.cpuModel); kernel threads \(Parallel.threadCount); OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) threads, OPENBLAS_CORETYPE=\(header["OPENBLAS_CORETYPE"]!)")
     print(pad("benchmark", 46) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
           + pad("GB/s", 9, right: true) + pad("×sgemm", 8, right: true) + "  note")

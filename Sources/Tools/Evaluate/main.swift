@@ -34,6 +34,7 @@ struct Evaluate: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
+    MachineInfo.noteOpenBLASKernels()
     let s = split
     guard batchSize > 0, batches > 0 else { throw ToolError("--batch-size and --batches must be positive") }
     let dir = URL(fileURLWithPath: checkpoint)

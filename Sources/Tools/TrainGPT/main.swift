@@ -42,6 +42,7 @@ struct TrainGPT: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
+    MachineInfo.noteOpenBLASKernels()
     try withStopOnSignal(stopping: "stopping after the current step, with the resume state written") {
       try withProcesses(tool: "train-gpt") { try train($0) }
     }

@@ -71,6 +71,7 @@ struct TrainSAE: ParsableCommand {
   var stopAfter: Int?
 
   func run() throws {
+    MachineInfo.noteOpenBLASKernels()
     try withStopOnSignal(stopping: "stopping after the current step of every run, with the resume states written") {
       try withProcesses(tool: "train-sae") { try train($0) }
     }
