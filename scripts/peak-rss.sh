@@ -74,6 +74,19 @@ measure generate --tokens 1 -- "$BIN/generate" --checkpoint "$G" --prompt ROMEO:
 measure attribute --batch-size 4 --batches 1 --output "$WORK/attr-tiny.safetensors" -- "$BIN/attribute" --checkpoint "$S" --data-dir "$D" --output "$WORK/attr.safetensors" --method ig --steps 4 --batches 2 --batch-size 24
 measure ablate --prompts 4 --out "$WORK/abl-tiny" -- "$BIN/ablate" --checkpoint "$S" --attributions "$WORK/attr.safetensors" --data-dir "$D" --out "$WORK/abl" --layers 0 --edges 1,100,1000,10000,100000 --prompts 50
 measure plot -- "$BIN/plot" --series TopK="$WORK/abl" --baseline TopK --out "$WORK/plots"
+# scalar-report on the layout the replication scripts write (checkpoints/<run>/, attributions/<run>.safetensors,
+# results/<run>/): the TopK run above against the Staircase run, attributed and ablated at layer 0 here.
+R="$WORK/layout" ST=topk-staircase-share.shakespeare_64x4
+mkdir -p "$R/attributions" "$R/results"
+cp "$WORK/attr.safetensors" "$R/attributions/topk.shakespeare_64x4.safetensors"
+cp -r "$WORK/abl" "$R/results/topk.shakespeare_64x4"
+"$BIN/attribute" --checkpoint "$C/$ST" --data-dir "$D" --output "$R/attributions/$ST.safetensors" --method ig --steps 4 \
+  --batches 2 --batch-size 24 --layers 0 > /dev/null 2>&1 || { echo "peak-rss: attributing $ST failed" >&2; exit 1; }
+"$BIN/ablate" --checkpoint "$C/$ST" --attributions "$R/attributions/$ST.safetensors" --data-dir "$D" --out "$R/results/$ST" \
+  --layers 0 --edges 1,100,1000,10000,100000 --prompts 50 > /dev/null 2>&1 || { echo "peak-rss: ablating $ST failed" >&2; exit 1; }
+measure scalar-report --eval-batch-size 4 --out "$WORK/report-tiny" -- "$BIN/scalar-report" \
+  --placement transformer_block=TopK:topk.shakespeare_64x4,Staircase:$ST --checkpoints "$C" --attributions "$R/attributions" \
+  --results "$R/results" --plots "$WORK/plots" --data-dir "$D" --out "$WORK/report"
 
 if [[ $MARKDOWN == 1 ]]; then
   echo "| tool | peak RSS MiB | tiny run's peak RSS MiB | live tensors MiB | tensors + work arrays MiB | ratio |"
