@@ -6,6 +6,13 @@ import Testing
 import Training
 @testable import Experiments
 
+// Whether this is the optimised test run (the suite below runs only there).
+#if DEBUG
+private let processReliabilityMeasured = false
+#else
+private let processReliabilityMeasured = true
+#endif
+
 /// The built tools (beside the test bundle), run as separate processes and stopped from outside.
 enum ToolProcess {
   static let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -129,8 +136,10 @@ final class ToolWorkspace {
 /// checkpoint, resume-state and result writes too) with resumes in between ends bit-identical to an
 /// uninterrupted run, for training and for an ablation sweep; locked run and output directories refuse a
 /// second process and stale locks are taken over; a full file system (a small tmpfs, where mounting is
-/// allowed) gives one-line errors and keeps the previous files; an evaluation meeting NaN names the SAE.
-@Suite(.serialized, .enabled(if: ToolProcess.available, "the tools are not built beside the test bundle"))
+/// allowed) gives one-line errors and keeps the previous files; an evaluation meeting NaN names the SAE. The
+/// tools' behaviour as processes does not depend on the build, so the suite runs once, in the optimised test run.
+@Suite(.serialized, .enabled(if: ToolProcess.available, "the tools are not built beside the test bundle"),
+       .enabled(if: processReliabilityMeasured, "run once, in the optimised test run (the README's second test command), with the tools users run"))
 struct ProcessReliabilityTests {
   /// The float tensors of a safetensors file, as bit patterns.
   static func bits(_ url: URL) throws -> [String: [UInt32]] {
