@@ -47,7 +47,7 @@ public enum TensorMemory {
   }
 
   /// Whether live tensor bytes are tracked (GPTCIRCUITS_TENSOR_MEMORY=1).
-  public static let tracking: Bool = {
+  static let tracking: Bool = {
     guard ProcessInfo.processInfo.environment["GPTCIRCUITS_TENSOR_MEMORY"] == "1" else { return false }
     atexit {
       let t = TensorMemory.tracker.snapshot

@@ -7,13 +7,6 @@ import TestSupport
 import Training
 @testable import Experiments
 
-// Whether this is the optimised test run (the suite below runs only there).
-#if DEBUG
-private let fileBytesPinned = false
-#else
-private let fileBytesPinned = true
-#endif
-
 /// The exact bytes of the attribution and ablation files written on the reference fixtures, pinned by
 /// SHA-256 digests recorded with the code before the GPT/SAE/Experiments seam was refactored (issue 17; commit 39dbc11): a
 /// refactor of the path between SAE pairs must leave every written byte as it was. The integrated-gradient
@@ -35,15 +28,11 @@ private let fileBytesPinned = true
 /// OpenBLAS 0.3.21 falls back to on CPUs it does not know, such as an Emerald Rapids Xeon) round their products
 /// differently), so the digests are recorded per configuration, thread count and OpenBLAS core. On a core
 /// with no recorded digests the test prints the digests to record and checks only that the files are written.
-@Suite(.serialized, .enabled(if: fileBytesPinned, "the bytes are pinned for the optimised build users run (the README's second test command)"))
+@Suite(.serialized, .enabled(if: BuildConfiguration.optimised, "the bytes are pinned for the optimised build users run (the README's second test command)"))
 struct FileBytesTests {
   static let names = ["fx_trans_block_topk", "fx_ff_layer_jsae", "fx_ff_block_staircase"]
 
-  #if DEBUG
-  static let configuration = "debug"
-  #else
-  static let configuration = "release"
-  #endif
+  static let configuration = BuildConfiguration.name
 
   /// "{configuration}-{threads}-{OpenBLAS core}" → "{kind}/{fixture}" → digest.
   static let expected: [String: [String: String]] = [

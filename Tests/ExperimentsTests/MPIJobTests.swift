@@ -15,12 +15,6 @@ enum MPITools {
     .map { URL(fileURLWithPath: String($0)).appendingPathComponent("mpirun") }
     .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 
-  #if DEBUG
-  static let debugBuild = true
-  #else
-  static let debugBuild = false
-  #endif
-
   static var available: Bool {
     guard let directory, mpirun != nil else { return false }
     return names.allSatisfy { FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent($0).path) }
@@ -73,7 +67,7 @@ enum MPITools {
 /// the job with an error naming the ranks. Skipped when the MPI tools or mpirun are missing, except in CI;
 /// run by the debug test run only.
 @Suite(.serialized,
-       .enabled(if: MPITools.debugBuild, "the MPI jobs run in the debug test run only (they run the same MPI-built tools either way)"),
+       .enabled(if: !BuildConfiguration.optimised, "the MPI jobs run in the debug test run only (they run the same MPI-built tools either way)"),
        SharedData.required(MPITools.available, MPITools.missing))
 struct MPIJobTests {
   /// Synthetic train/val shards over 128 ids (a noisy chain) in `<root>/data`.

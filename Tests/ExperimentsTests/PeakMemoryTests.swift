@@ -3,13 +3,6 @@ import Tensor
 import Testing
 import TestSupport
 
-// Whether this is the optimised test run (the suite below runs only there).
-#if DEBUG
-private let peakMemoryMeasured = false
-#else
-private let peakMemoryMeasured = true
-#endif
-
 /// What each tool holds against what its tensors need (issue 16): every tool that computes with tensors runs
 /// twice on a generated dataset with the shakespeare_64x4 GPT and the presets' SAEs, once at a working size and
 /// once on four sequences (the "tiny" run: the same code, libraries, threads, per-thread buffers and
@@ -18,7 +11,7 @@ private let peakMemoryMeasured = true
 /// fixed = tiny RSS − tiny needed; the bound is peak RSS − fixed ≤ 2 × needed. `scripts/peak-rss.sh` prints
 /// the same figures at the presets' full sizes with the release tools. Runs in optimised test builds only.
 @Suite(SharedData.required(ToolRunner.available, ToolRunner.missing),
-       .enabled(if: peakMemoryMeasured, "measured once, in the optimised test run (the README's second test command), with the tools users run"))
+       .enabled(if: BuildConfiguration.optimised, "measured once, in the optimised test run (the README's second test command), with the tools users run"))
 struct PeakMemoryTests {
   /// Peak RSS and peak of live tensors and work arrays, in MiB, as the tool reports them at exit.
   struct Figures {

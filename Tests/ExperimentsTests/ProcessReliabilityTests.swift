@@ -3,15 +3,9 @@ import GPT
 import SAE
 import Tensor
 import Testing
+import TestSupport
 import Training
 @testable import Experiments
-
-// Whether this is the optimised test run (the suite below runs only there).
-#if DEBUG
-private let processReliabilityMeasured = false
-#else
-private let processReliabilityMeasured = true
-#endif
 
 /// The built tools (beside the test bundle), run as separate processes and stopped from outside.
 enum ToolProcess {
@@ -139,7 +133,7 @@ final class ToolWorkspace {
 /// allowed) gives one-line errors and keeps the previous files; an evaluation meeting NaN names the SAE. The
 /// tools' behaviour as processes does not depend on the build, so the suite runs once, in the optimised test run.
 @Suite(.serialized, .enabled(if: ToolProcess.available, "the tools are not built beside the test bundle"),
-       .enabled(if: processReliabilityMeasured, "run once, in the optimised test run (the README's second test command), with the tools users run"))
+       .enabled(if: BuildConfiguration.optimised, "run once, in the optimised test run (the README's second test command), with the tools users run"))
 struct ProcessReliabilityTests {
   /// The float tensors of a safetensors file, as bit patterns.
   static func bits(_ url: URL) throws -> [String: [UInt32]] {

@@ -12,13 +12,9 @@ import Training
 /// `swift build -c release … --build-tests` (release). Looked up beside the test runner first, then in the
 /// package's build directory of this configuration, then of the other one.
 enum ToolRunner {
-  static let names = ["attribute", "ablate", "evaluate", "generate", "plot", "prepare-data", "train-gpt", "train-sae"]
+  static let names = ["attribute", "ablate", "evaluate", "generate", "plot", "prepare-data", "scalar-report", "train-gpt", "train-sae"]
 
-  #if DEBUG
-  static let configurations = ["debug", "release"]
-  #else
-  static let configurations = ["release", "debug"]
-  #endif
+  static let configurations = BuildConfiguration.optimised ? ["release", "debug"] : ["debug", "release"]
 
   /// Directories searched, in order.
   static let candidates: [URL] = {

@@ -216,17 +216,14 @@ final class IGWorker {
           let dst = d1 + Int(sortedRows[p]) * c, src = xip + p * c
           for e in 0..<c { dst[e] += src[e] }
         }
-        var slot: Int
-        if let existing = slotOf[j] {
-          slot = existing
-        } else {
-          slot = slotFeature.count
+        let slot = slotOf[j] ?? slotFeature.count
+        let dst = blockSums.slot(slot, size: t * c)
+        if slot == slotFeature.count {
           slotOf[j] = slot
           slotFeature.append(j)
           slotLast.append(-1)
-          blockSums.slot(slot, size: t * c).update(repeating: 0, count: t * c)
+          dst.update(repeating: 0, count: t * c)
         }
-        let dst = blockSums.slot(slot, size: t * c)
         for s2 in 0..<n {
           w.ln1.vjp(x: ws.x.pointer + s2 * c, stats: ws.stats1.pointer + 2 * s2, dy: d1 + s2 * c, dx: dst + s2 * c,
                     c: c, accumulate: true)

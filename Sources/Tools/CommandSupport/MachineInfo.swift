@@ -4,23 +4,21 @@ import Tensor
 /// Facts about the machine a figure was measured on.
 public enum MachineInfo {
   /// `lscpu`'s model name (the `model name` line of /proc/cpuinfo), or "unknown".
-  public static let cpuModel: String = {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-          let colon = line.firstIndex(of: ":") else { return "unknown" }
-    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-  }()
+  public static let cpuModel: String = cpuinfo("model name")?.trimmingCharacters(in: .whitespaces) ?? "unknown"
 
   /// Online cores.
   public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
 
   /// The flags of the `flags` line of /proc/cpuinfo (the CPU's instruction-set extensions); empty when unknown.
-  public static let cpuFlags: Set<String> = {
+  public static let cpuFlags: Set<String> = Set((cpuinfo("flags") ?? "").split(separator: " ").map(String.init))
+
+  /// The value of the first /proc/cpuinfo line whose name starts with `field` (after its colon), if any.
+  static func cpuinfo(_ field: String) -> String? {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-          let colon = line.firstIndex(of: ":") else { return [] }
-    return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
-  }()
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+          let colon = line.firstIndex(of: ":") else { return nil }
+    return String(line[line.index(after: colon)...])
+  }
 
   /// The OpenBLAS kernels made for this CPU's vector units ("SkylakeX" for AVX-512, "Haswell" for AVX2 and FMA)
   /// when OpenBLAS, not recognising the CPU, fell back to its generic "Prescott" kernels and OPENBLAS_CORETYPE
