@@ -9,10 +9,15 @@ public enum BLAS {
   /// Products with at least this many multiply-adds are split over cores.
   public static let parallelThreshold = 1 << 20
 
-  private static let configured: Bool = {
+  /// Set up before the first call: the kernels for this CPU (`OpenBLASCoreSelection`), one OpenBLAS thread.
+  private static let configured: OpenBLASCoreSelection = {
+    let selection = OpenBLASCoreSelection.apply()
     openblas_set_num_threads(1)
-    return true
+    return selection
   }()
+
+  /// Which kernels OpenBLAS chose and which this process runs.
+  public static var coreSelection: OpenBLASCoreSelection { configured }
 
   /// C ← α·op(A)·op(B) + β·C, row-major; `op` transposes when the flag is set. A is m×k after op, B k×n.
   /// Large products are split over cores.
@@ -136,13 +141,13 @@ public enum BLAS {
     return Int(openblas_get_num_threads())
   }
 
-  /// The name of the sgemm kernel OpenBLAS selected for this CPU (e.g. "Haswell").
-  public static var coreName: String { String(cString: openblas_get_corename()) }
+  /// The name of the kernels this process runs (e.g. "Haswell"); see `coreSelection`.
+  public static var coreName: String { configured.current }
 
   /// The OpenBLAS kernels made for a CPU with these instruction-set flags (/proc/cpuinfo's names): "SkylakeX"
-  /// with AVX-512 (F, BW, DQ, VL), "Haswell" with AVX2 and FMA, when OpenBLAS runs `core` "Prescott", its
+  /// with AVX-512 (F, BW, DQ, VL), "Haswell" with AVX2 and FMA, when OpenBLAS chose `core` "Prescott", its
   /// generic kernels for CPUs it does not recognise (such as an Emerald Rapids Xeon under OpenBLAS 0.3.21);
-  /// nil otherwise.
+  /// nil otherwise. `OpenBLASCoreSelection` selects them.
   public static func betterCore(than core: String, cpuFlags: Set<String>) -> String? {
     guard core == "Prescott" else { return nil }
     if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }

@@ -24,9 +24,9 @@ import Training
 /// Float results depend on the build (debug builds take the kernels' scalar loops, optimised builds their
 /// SIMD paths; the digests are pinned for the optimised build, which users run, and the debug test run skips
 /// this suite), on the number of cores work is split over (partial sums) and on the sgemm kernel OpenBLAS
-/// picks for the CPU (its core name: "Zen" on Zen 1–3, "Cooperlake" on Zen 4, "Prescott" (the generic kernels
-/// OpenBLAS 0.3.21 falls back to on CPUs it does not know, such as an Emerald Rapids Xeon) round their products
-/// differently), so the digests are recorded per configuration, thread count and OpenBLAS core. On a core
+/// picks for the CPU (its core name: "Zen" on Zen 1–3, "Cooperlake" on Zen 4, "SkylakeX" selected by
+/// `OpenBLASCoreSelection` on an Emerald Rapids Xeon that OpenBLAS 0.3.21 does not know, "Prescott" (the generic
+/// kernels it falls back to there, kept with GPTCIRCUITS_KEEP_OPENBLAS_CORE) round their products differently), so the digests are recorded per configuration, thread count and OpenBLAS core. On a core
 /// with no recorded digests the test prints the digests to record and checks only that the files are written.
 @Suite(.serialized, .enabled(if: BuildConfiguration.optimised, "the bytes are pinned for the optimised build users run (the README's second test command)"))
 struct FileBytesTests {
@@ -36,6 +36,28 @@ struct FileBytesTests {
 
   /// "{configuration}-{threads}-{OpenBLAS core}" → "{kind}/{fixture}" → digest.
   static let expected: [String: [String: String]] = [
+    "release-1-SkylakeX": [
+      "ablation/fx_ff_block_staircase": "7221e998c65493d70bbf6afff115b05206d93d932e97acec7572be22edc79fb3",
+      "ablation/fx_ff_layer_jsae": "5c75c2581479629319dee256648b8c368e3bcebc4197f594ae1424739c1b9d7f",
+      "ablation/fx_trans_block_topk": "2f0439fef8f2ed32042984d9488975710006e4fa0af2f73e283a95bb3c371a8c",
+      "ig/fx_ff_block_staircase": "edd29cb133ad7564918537e3ab2bfec978a3e016339681f6565bd3aba7c23885",
+      "ig/fx_ff_layer_jsae": "88bc0f0d386deca7078517e07884f0bf8681e164a349bee17ba7ee13186de6b2",
+      "ig/fx_trans_block_topk": "d4aa40a41e61299a78d99fd6cf1944a12963a91b4db697d6c4ae5d512ecee8b0",
+      "ma/fx_ff_block_staircase": "582e6353a0723894e78d63797b64d5ddc320288ca870cc19efa246f2c3937f45",
+      "ma/fx_ff_layer_jsae": "0910be9f5fa90719cd30c1f351927f9422428905afcff248ce18e3258259908d",
+      "ma/fx_trans_block_topk": "32a598accb83e32e576c1be51dbd2d1e38cf12f4e09445397775cd9512e57385",
+    ],
+    "release-2-SkylakeX": [
+      "ablation/fx_ff_block_staircase": "7221e998c65493d70bbf6afff115b05206d93d932e97acec7572be22edc79fb3",
+      "ablation/fx_ff_layer_jsae": "5c75c2581479629319dee256648b8c368e3bcebc4197f594ae1424739c1b9d7f",
+      "ablation/fx_trans_block_topk": "2f0439fef8f2ed32042984d9488975710006e4fa0af2f73e283a95bb3c371a8c",
+      "ig/fx_ff_block_staircase": "51fcc32f8a3723eeec4290a1d2ea60a45dc1dbb8fe05712d0266f9cfab47d1ca",
+      "ig/fx_ff_layer_jsae": "e19e3229b6fd73060a5dc2745077a4b919599324f9ea8e3ffd3520ce58062b35",
+      "ig/fx_trans_block_topk": "d4aa40a41e61299a78d99fd6cf1944a12963a91b4db697d6c4ae5d512ecee8b0",
+      "ma/fx_ff_block_staircase": "582e6353a0723894e78d63797b64d5ddc320288ca870cc19efa246f2c3937f45",
+      "ma/fx_ff_layer_jsae": "0910be9f5fa90719cd30c1f351927f9422428905afcff248ce18e3258259908d",
+      "ma/fx_trans_block_topk": "32a598accb83e32e576c1be51dbd2d1e38cf12f4e09445397775cd9512e57385",
+    ],
     "release-1-Prescott": [
       "ablation/fx_ff_block_staircase": "9eecc0efc7fdf2038e09fff2afe32a09eb1519a13f32fdae65a92538f820b489",
       "ablation/fx_ff_layer_jsae": "177b17c6195a02c60852dc2bbb61df094e408dec8fedc7387d70062599c636fb",

@@ -402,6 +402,34 @@ import Tensor
     #expect(BLAS.betterCore(than: "Zen", cpuFlags: ["avx2", "fma"]) == nil)
   }
 
+  /// When the Tensor module replaces OpenBLAS's choice of kernels: never when the environment chose
+  /// (OPENBLAS_CORETYPE, even naming the generic kernels) or asks to keep OpenBLAS's choice.
+  @Test func coreSelectionRespectsTheEnvironment() {
+    let avx512: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"]
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: [:], cpuFlags: avx512) == "SkylakeX")
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: ["PATH": "/bin"], cpuFlags: ["avx2", "fma"]) == "Haswell")
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"], cpuFlags: avx512) == nil)
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: ["OPENBLAS_CORETYPE": ""], cpuFlags: avx512) == nil)
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: [OpenBLASCoreSelection.keepVariable: "1"], cpuFlags: avx512) == nil)
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Haswell", environment: [:], cpuFlags: avx512) == nil)
+    #expect(OpenBLASCoreSelection.coreToSelect(detected: "Prescott", environment: [:], cpuFlags: ["sse3"]) == nil)
+  }
+
+  /// This process runs the kernels the selection asks for (OpenBLAS built for many CPUs, as Debian's is, has
+  /// the start-up path the switch goes through), the environment is as it was, and products stay right.
+  @Test func thisProcessRunsTheSelectedKernels() throws {
+    let selection = BLAS.coreSelection
+    let environment = ProcessInfo.processInfo.environment
+    let wanted = OpenBLASCoreSelection.coreToSelect(detected: selection.detected, environment: environment,
+                                                    cpuFlags: CPUInfo.flags)
+    let switchable = dlsym(dlopen(nil, RTLD_NOW), "gotoblas_dynamic_init") != nil
+    #expect(selection.current == (switchable ? wanted ?? selection.detected : selection.detected))
+    #expect(environment["OPENBLAS_CORETYPE"] == nil || !selection.replaced)
+    let a = Ref.random([67, 45], seed: 71), b = Ref.random([45, 38], seed: 72)
+    let c = Tensor.matmul(a, b)
+    #expect(Ref.maxAbsDiff(c.scalars, Ref.matmul2D(a, b).scalars) < 1e-4)
+  }
+
   @Test func blasAlphaBeta() {
     let a = Ref.random([3, 4], seed: 61), b = Ref.random([4, 2], seed: 62)
     var c = Tensor.ones([3, 2])

@@ -37,6 +37,7 @@ public struct ScalarSummary: Sendable {
     labels = series.map(\.label)
     self.baseline = baseline
     let order: [SAEPlacement] = [.transformerBlock, .ffBlock, .ffLayer]
+    let curveOf = ScalarSummary.curves(series: series, placements: order, resamples: resamples, seed: seed)
     var out: [PlacementResult] = []
     for placement in order {
       let layerSet = Set(series.flatMap { ($0.values[placement] ?? [:]).keys })
@@ -44,10 +45,8 @@ public struct ScalarSummary: Sendable {
       var layers: [LayerResult] = []
       for layer in layerSet.sorted() {
         var curves: [String: AblationCurve] = [:]
-        for (s, ser) in series.enumerated() {
-          guard let v = ser.values[placement]?[layer], !v.isEmpty else { continue }
-          curves[ser.label] = AblationCurve(values: v, resamples: resamples,
-                                            seed: seed &+ UInt64(s) &* 1_000_003 &+ UInt64(layer) &* 7919)
+        for ser in series {
+          if let c = curveOf[CurveKey(placement: placement, layer: layer, label: ser.label)] { curves[ser.label] = c }
         }
         var improvement: [String: RelativeImprovement] = [:], withoutLast: [String: RelativeImprovement] = [:]
         if let base = curves[baseline] {
@@ -74,6 +73,37 @@ public struct ScalarSummary: Sendable {
                                  meanImprovementWithoutLastPoint: meansCut))
     }
     placements = out
+  }
+
+  private struct CurveKey: Hashable {
+    var placement: SAEPlacement
+    var layer: Int
+    var label: String
+  }
+
+  /// Every series' curve per placement and layer, each from its own generator (seeded from `seed`, the
+  /// series' position and the layer), so the curves are computed on the cores in any order.
+  private static func curves(series: [AblationSeries], placements: [SAEPlacement], resamples: Int,
+                             seed: UInt64) -> [CurveKey: AblationCurve] {
+    var jobs: [(key: CurveKey, values: [Int: [Float]], seed: UInt64)] = []
+    for placement in placements {
+      for (s, ser) in series.enumerated() {
+        for (layer, v) in (ser.values[placement] ?? [:]) where !v.isEmpty {
+          jobs.append((CurveKey(placement: placement, layer: layer, label: ser.label), v,
+                       seed &+ UInt64(s) &* 1_000_003 &+ UInt64(layer) &* 7919))
+        }
+      }
+    }
+    var results = [AblationCurve?](repeating: nil, count: jobs.count)
+    results.withUnsafeMutableBufferPointer { out in
+      let slots = out
+      DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+        slots[j] = AblationCurve(values: jobs[j].values, resamples: resamples, seed: jobs[j].seed)
+      }
+    }
+    var byKey: [CurveKey: AblationCurve] = [:]
+    for (j, job) in jobs.enumerated() { byKey[job.key] = results[j] }
+    return byKey
   }
 
   /// The plot of one placement and layer.

@@ -56,7 +56,8 @@ struct BenchCommand: ParsableCommand {
     let header: [String: String] = ["openblas_core": BLAS.coreName, "openblas_threads": "\(BLAS.threadCount)",
                                     "kernel_threads": "\(Parallel.threadCount)", "cpu_model": MachineInfo.cpuModel,
                                     "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)",
-                                    "openblas_better_core": MachineInfo.betterOpenBLASCore ?? "(none)"]
+                                    "openblas_better_core": MachineInfo.betterOpenBLASCore ?? "(none)",
+                                    "openblas_detected_core": BLAS.coreSelection.detected]
     if json {
       struct Out: Codable { var environment: [String: String]; var sgemmPeakGflops: Double; var results: [BenchResult] }
       let enc = JSONEncoder()
