@@ -241,6 +241,28 @@ enum JSAETestModels {
     }
   }
 
+  /// The runs of a sweep read the same batches: with activations kept, the GPT runs once on each of the 4
+  /// training batches and the evaluation batch (evaluated at steps 0, 2, 4), the second run reuses all 7, and the
+  /// results equal a sweep that recomputes them.
+  @Test func sweepRunsShareTheGPTActivations() throws {
+    let w = try SAETrainingWorkspace()
+    var base = w.config(JSAETestModels.layer, name: "grid", maxSteps: 4)
+    base.evalInterval = 2
+    func sweep(_ directory: String, keeping bytes: Int) throws -> JSAESweep {
+      let s = try JSAESweep(base: base, lambdas: [0, 0.05], gptDirectory: w.gptDirectory,
+                            checkpointsDirectory: w.root.appendingPathComponent(directory), echo: false)
+      s.retainedBytes = bytes
+      return s
+    }
+    let recomputing = try sweep("recomputed", keeping: 0), reusing = try sweep("reused", keeping: 64 << 20)
+    let expected = try recomputing.run(), got = try reusing.run()
+    #expect(recomputing.sharedActivations == nil)
+    let shared = try #require(reusing.sharedActivations)
+    #expect(shared.misses == 5 && shared.hits == 9, "misses \(shared.misses) hits \(shared.hits)")
+    #expect(got.map(\.jacobianL1) == expected.map(\.jacobianL1) && got.map(\.l0) == expected.map(\.l0)
+            && got.map(\.ceLossIncrease) == expected.map(\.ceLossIncrease))
+  }
+
   @Test func sweepSkipsFinishedRunsAndResumesStoppedOnes() throws {
     let w = try SAETrainingWorkspace()
     var base = w.config(JSAETestModels.layer, name: "grid", maxSteps: 4)

@@ -17,7 +17,7 @@ if ! "$VENV/bin/python" -c "import torch" 2> /dev/null; then
   "$VENV/bin/python" -m pip install --quiet torch
 fi
 
-swift_json=$(ROWS="gpt sae staircase group twin" "$HERE/step_times.sh" --json)
+swift_json=$(ROWS="gpt sae staircase group twin sae-later" "$HERE/step_times.sh" --json)
 torch_json=$("$VENV/bin/python" "$HERE/pytorch_step.py" --threads 2 --json)
 
 python3 - "$swift_json" "$torch_json" <<'EOF'
@@ -26,6 +26,7 @@ swift, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 rows = [("GPT shakespeare_64x4 step", swift["train-gpt shakespeare_64x4"], torch["gpt_ms"]),
         ("TopK SAE step (frozen GPT + 5 × 512)", swift["train-sae topk.shakespeare_64x4"], torch["sae_ms"]),
         ("Staircase-share SAE step (512…2560)", swift["train-sae topk-staircase-share.shakespeare_64x4"], torch["staircase_ms"]),
+        ("TopK SAE step, epochs after the first", swift["train-sae topk.shakespeare_64x4 (later epochs)"], torch["sae_ms"]),
         ("TopK + Staircase in one process", swift["train-sae topk + topk-staircase-share (one process)"],
          torch["sae_ms"] + torch["staircase_ms"])]
 print(f"# PyTorch {torch['torch_version']}, {torch['threads']} threads; batch 128 × 128 tokens, fp32")

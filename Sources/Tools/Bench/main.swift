@@ -12,8 +12,11 @@ struct BenchCommand: ParsableCommand {
     abstract: "Measures sgemm, the fused kernels and training steps at shakespeare_64x4 sizes (release builds only).",
     discussion: """
       Every row reports the median time per call, the achieved GFLOP/s (or GB/s for bandwidth-bound kernels) \
-      and the fraction of the 2048³ sgemm rate measured in the same process. OpenBLAS's kernel is whatever \
-      the environment selects (OPENBLAS_CORETYPE); it is printed in the header.
+      and the fraction of the 2048³ sgemm rate measured in the same process. OpenBLAS's kernels are the ones \
+      it picks for the CPU, or the ones OPENBLAS_CORETYPE names; where OpenBLAS does not recognise the CPU \
+      and falls back to its generic kernels, the Tensor module selects the ones for the CPU's vector units \
+      (GPTCIRCUITS_KEEP_OPENBLAS_CORE=1 keeps the generic ones). The header names the kernels and how they \
+      were chosen.
       """)
 
   @Option(help: "Comma-separated groups to run: sgemm, kernels, ceilings, gpt, sae.")

@@ -9,7 +9,9 @@
 # data/shakespeare), GPT (a GPT checkpoint directory for the SAE rows; default: one trained here for
 # 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae staircase group
 # twin jsae jsae0; group = the TopK and staircase presets trained together in one process, twin = the
-# TopK presets with k 10 and k 5 together).
+# TopK presets with k 10 and k 5 together; sae-later = the TopK preset's steps after its first epoch, when
+# train-sae reuses the GPT activations it kept (--activation-cache): runs of E + 10 and E + 40 steps, E the
+# batches in one epoch of DATA's train shards; group-later the same for the group row).
 # Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -62,6 +64,36 @@ per_step() {
   [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (10 steps %.1f s, 40 steps %.1f s)\n' "$name" "${RESULT[$name]}" "$a" "$b"
 }
 
+# epoch_batches: batches of 128 × 128 tokens in one pass over DATA's train shards (the loader's windows).
+epoch_batches() {
+  python3 - "$DATA" <<'PY'
+import glob, sys
+n, total = 128 * 128, 0
+for path in sorted(glob.glob(sys.argv[1] + "/train_*.npy")):
+    with open(path, "rb") as f:  # .npy of uint16 tokens: magic, version, header length, header, data
+        head = f.read(12)
+        f.seek(0, 2)
+        size = f.tell()
+    header = 10 + int.from_bytes(head[8:10], "little") if head[6] == 1 else 12 + int.from_bytes(head[8:12], "little")
+    tokens = (size - header) // 2
+    if tokens >= n + 1:
+        total += (tokens - n - 1) // n + 1
+print(total)
+PY
+}
+
+# per_step_later NAME <command…>: as per_step, with --max-steps E + 10 and E + 40 (steps of the second epoch).
+per_step_later() {
+  local name=$1; shift
+  local e a b
+  e=$(epoch_batches)
+  local run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
+  a=$(seconds "$@" --name "$run-a" --max-steps $((e + 10)))
+  b=$(seconds "$@" --name "$run-b" --max-steps $((e + 40)))
+  RESULT[$name]=$(echo "($b - $a) / 30 * 1000" | bc -l)
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (%d steps %.1f s, %d steps %.1f s)\n' "$name" "${RESULT[$name]}" $((e + 10)) "$a" $((e + 40)) "$b"
+}
+
 [[ $JSON == 1 ]] || echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, batch 128 × 128 tokens"
 for row in $ROWS; do
   case $row in
@@ -72,7 +104,9 @@ for row in $ROWS; do
     twin) per_step "train-sae topk + top5 (one process)" group_run "$BIN/train-sae" --config topk.shakespeare_64x4 --config top5.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
     jsae) per_step "train-sae jsae.shakespeare_64x4 --sparsity 1e-3" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 1e-3 --load-from "$GPT" "${COMMON[@]}" ;;
     jsae0) per_step "train-sae jsae.shakespeare_64x4 --sparsity 0" "$BIN/train-sae" --config jsae.shakespeare_64x4 --sparsity 0 --load-from "$GPT" "${COMMON[@]}" ;;
-    *) echo "step_times: unknown row '$row' (gpt, sae, staircase, group, twin, jsae, jsae0)" >&2; exit 1 ;;
+    group-later) per_step_later "train-sae topk + topk-staircase-share (one process, later epochs)" group_run "$BIN/train-sae" --config topk.shakespeare_64x4 --config topk-staircase-share.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    sae-later) per_step_later "train-sae topk.shakespeare_64x4 (later epochs)" "$BIN/train-sae" --config topk.shakespeare_64x4 --load-from "$GPT" "${COMMON[@]}" ;;
+    *) echo "step_times: unknown row '$row' (gpt, sae, staircase, group, twin, jsae, jsae0, sae-later, group-later)" >&2; exit 1 ;;
   esac
 done
 if [[ $JSON == 1 ]]; then

@@ -9,6 +9,14 @@ public enum MachineInfo {
   /// Online cores.
   public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
 
+  /// Memory available for new work without swapping (/proc/meminfo's MemAvailable), in bytes; nil when unknown.
+  public static var availableMemory: Int? {
+    guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+          let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+    return kib * 1024
+  }
+
   /// The flags of the `flags` line of /proc/cpuinfo (the CPU's instruction-set extensions); empty when unknown.
   public static var cpuFlags: Set<String> { CPUInfo.flags }
 

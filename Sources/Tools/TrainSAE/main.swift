@@ -70,6 +70,27 @@ struct TrainSAE: ParsableCommand {
   @Option(help: "Stop after this step as if interrupted, writing a resume state; continue later with --resume.")
   var stopAfter: Int?
 
+  @Option(help: ArgumentHelp("Memory for the frozen GPT's activations of batches already seen, in MiB: the data loader reads the same windows every epoch, so kept batches are reused instead of running the GPT again (bit-identical; concurrent trainer, also across the runs of --sweep). 0 runs the GPT on every batch. Default: a quarter of the machine's memory and at most half of what is available at the start, at most 8192, shared among the processes of an MPI run.", valueName: "MiB"))
+  var activationCache: Int?
+
+  /// The bytes `--activation-cache` allows each of `processes`.
+  func activationCacheBytes(processes: Int) throws -> Int {
+    if let mib = activationCache {
+      guard mib >= 0 else { throw ToolError("--activation-cache must be ≥ 0 MiB, got \(mib)") }
+      return mib << 20
+    }
+    var bytes = min(Int(ProcessInfo.processInfo.physicalMemory / 4), 8192 << 20)
+    if let available = MachineInfo.availableMemory { bytes = min(bytes, available / 2) }
+    return bytes / max(1, processes)
+  }
+
+  /// The closing line about reused GPT activations.
+  func reportActivations(_ shared: SharedActivations?) {
+    guard let shared else { return }
+    Terminal.line("GPT activations: \(shared.misses) batches computed, \(shared.hits) reused"
+                  + (shared.retainedBytes > 0 ? String(format: " (%.0f MiB kept for later epochs)", Double(shared.heldBytes) / 1_048_576) : ""))
+  }
+
   func run() throws {
     MachineInfo.noteOpenBLASKernels()
     try withStopOnSignal(stopping: "stopping after the current step of every run, with the resume states written") {
@@ -87,10 +108,11 @@ struct TrainSAE: ParsableCommand {
       throw ToolError("give one --sparsity for all configs or one per --config (\(config.count) configs, \(sparsity.count) values)")
     }
     if let s = stopAfter, s < 1 { throw ToolError("--stop-after must be at least 1, got \(s)") }
+    let cacheBytes = try activationCacheBytes(processes: parallel.worldSize)
     let milestones = try loop.milestoneSteps()
     if let sweep {
       if !milestones.isEmpty { throw ToolError("--milestones does not apply to --sweep") }
-      return try runSweep(sweep, config: try baseConfig(config[0], name: name.first), parallel: parallel)
+      return try runSweep(sweep, config: try baseConfig(config[0], name: name.first), parallel: parallel, cacheBytes: cacheBytes)
     }
     let configs = try config.indices.map {
       try makeConfig(config[$0], name: name.isEmpty ? nil : name[$0], sparsity: sparsity.count > 1 ? sparsity[$0] : sparsity.first)
@@ -102,10 +124,13 @@ struct TrainSAE: ParsableCommand {
       let gptDirectory: URL? = c.trainer == .regularization && loadFrom == nil ? nil : try locateGPT()
       let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
       try trainer.distribute(over: parallel)
+      let concurrent = trainer as? ConcurrentSAETrainer
+      if cacheBytes > 0 { concurrent?.retainActivations(bytes: cacheBytes) }
       let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
       let seconds = monotonicSeconds() - start
       guard parallel.isWriter else { return }
       report(trainer, verb: verb, last: last, seconds: seconds)
+      reportActivations(concurrent?.sharedActivations)
       if common.json { try printJSONObject(summary(trainer, steps: last, seconds: seconds)) }
       return
     }
@@ -116,13 +141,13 @@ struct TrainSAE: ParsableCommand {
     let trainers = try configs.map {
       try ConcurrentSAETrainer(config: $0, gpt: gpt, checkpointsDirectory: common.checkpointsURL, seed: seed)
     }
-    let group = try SAETrainingGroup(trainers: trainers)
+    let group = try SAETrainingGroup(trainers: trainers, retainedBytes: cacheBytes)
     try group.distribute(over: parallel)
     let lasts = try group.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
     let seconds = monotonicSeconds() - start
     guard parallel.isWriter else { return }
     for (trainer, last) in zip(trainers, lasts) { report(trainer, verb: verb, last: last, seconds: seconds) }
-    Terminal.line("shared GPT forward: \(group.shared.misses) batches computed, \(group.shared.hits) reused")
+    reportActivations(group.shared)
     if common.json {
       try printJSONObject(["runs": zip(trainers, lasts).map { summary($0, steps: $1, seconds: seconds) }, "seconds": seconds])
     }
@@ -205,15 +230,17 @@ struct TrainSAE: ParsableCommand {
   }
 
   /// `--sweep`: the λ grid's runs of `config`, then the table (and JSON).
-  func runSweep(_ grid: String, config: SAETrainingConfig, parallel: DataParallel) throws {
+  func runSweep(_ grid: String, config: SAETrainingConfig, parallel: DataParallel, cacheBytes: Int) throws {
     if !sparsity.isEmpty { throw ToolError("--sweep sets λ per run; drop --sparsity") }
     if stopAfter != nil { throw ToolError("--stop-after does not apply to --sweep (interrupt the sweep and continue it with --resume)") }
     let sweep = try JSAESweep(base: config, lambdas: try flag("--sweep") { try JSAESweep.parseGrid(grid) }, gptDirectory: try locateGPT(),
                               checkpointsDirectory: common.checkpointsURL, seed: seed)
     sweep.parallel = parallel
+    sweep.retainedBytes = cacheBytes
     let start = monotonicSeconds()
     let results = try sweep.run(resume: resume)
     guard parallel.isWriter else { return }
+    reportActivations(sweep.sharedActivations)
     Terminal.line("sweep of \(results.count) runs done in \(Terminal.duration(monotonicSeconds() - start)) → \(common.checkpointsURL.path)")
     let table = JSAESweep.table(results)
     if common.json {

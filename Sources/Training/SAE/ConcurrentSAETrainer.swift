@@ -18,7 +18,7 @@ public final class ConcurrentSAETrainer: SAETrainer {
   private(set) var extraKeys: [SAEKey] = []
   /// Where training batches' clean activations come from when this trainer is part of an `SAETrainingGroup`
   /// (nil: its own GPT forward).
-  var sharedActivations: SharedActivations?
+  public internal(set) var sharedActivations: SharedActivations?
 
   /// Every clean activation key a training step reads: the SAE keys, then the loss terms' extra keys.
   public var activationKeys: [SAEKey] { modelConfig.saeKeys + extraKeys }
@@ -42,6 +42,15 @@ public final class ConcurrentSAETrainer: SAETrainer {
     var extra: [SAEKey] = []
     for key in terms.flatMap(\.extraActivationKeys) where !extra.contains(key) && !modelConfig.saeKeys.contains(key) { extra.append(key) }
     extraKeys = extra
+  }
+
+  /// Runs the frozen GPT once per distinct batch: keeps up to `bytes` of the clean activations of first-seen
+  /// batches and serves them when the data loader comes round to the same windows again (every epoch; see
+  /// `SharedActivations`). Bit-identical to computing them each time. For a run trained on its own; the runs of
+  /// an `SAETrainingGroup` share the group's `SharedActivations` (its `retainedBytes`).
+  public func retainActivations(bytes: Int) {
+    sharedActivations = SharedActivations(gpt: model.gpt, keys: activationKeys,
+                                          capacity: config.gradientAccumulationSteps, retainedBytes: bytes)
   }
 
   // MARK: Loss

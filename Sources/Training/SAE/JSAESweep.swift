@@ -55,6 +55,11 @@ public final class JSAESweep {
   /// The processes every run of the sweep is spread over (`SAETrainer.distribute(over:)`); rank 0 reads
   /// the runs' states and writes every file.
   public var parallel = DataParallel.single
+  /// Bytes of the frozen GPT's clean activations kept for reuse (`SharedActivations`): the runs read the same
+  /// batches, so each later run, and each later epoch, reuses what the first computed. 0 recomputes every batch.
+  public var retainedBytes = 0
+  /// The activations the runs share (created by the first run trained here).
+  public private(set) var sharedActivations: SharedActivations?
 
   /// A sweep of `base` (a `jsae` or `jsae_block` model) over `lambdas`; throws a one-line error for another
   /// variant, an empty grid, a value that is not finite and ≥ 0, two values with the same run name, or an
@@ -163,6 +168,13 @@ public final class JSAESweep {
       let trainer = try ConcurrentSAETrainer(config: c, loadFrom: gptDirectory, checkpointsDirectory: checkpointsDirectory,
                                              seed: seed, echo: echo)
       try trainer.distribute(over: parallel)
+      if retainedBytes > 0 {
+        // Every run has the same GPT checkpoint, keys and batches: one store serves them all.
+        let shared = sharedActivations ?? SharedActivations(gpt: trainer.model.gpt, keys: trainer.activationKeys,
+                                                            capacity: c.gradientAccumulationSteps, retainedBytes: retainedBytes)
+        sharedActivations = shared
+        trainer.sharedActivations = shared
+      }
       switch states[i] {
       case .trained:
         note("\(label): trained earlier, running the final evaluation")

@@ -18,8 +18,9 @@ public final class SAETrainingGroup {
   public private(set) var parallel = DataParallel.single
 
   /// A group of `trainers` (at least one). Throws a one-line error when they do not share the GPT weights,
-  /// the dataset, the batch shape, or when two would write the same run directory.
-  public init(trainers: [ConcurrentSAETrainer]) throws {
+  /// the dataset, the batch shape, or when two would write the same run directory. `retainedBytes` of clean
+  /// activations are kept for later epochs (`SharedActivations`).
+  public init(trainers: [ConcurrentSAETrainer], retainedBytes: Int = 0) throws {
     guard let first = trainers.first else { throw TrainingError("an SAE training group needs at least one run") }
     for t in trainers.dropFirst() {
       func differ(_ what: String, _ a: String, _ b: String) -> TrainingError {
@@ -40,7 +41,7 @@ public final class SAETrainingGroup {
     }
     self.trainers = trainers
     shared = SharedActivations(gpt: first.model.gpt, keys: trainers.flatMap(\.activationKeys),
-                               capacity: first.config.gradientAccumulationSteps)
+                               capacity: first.config.gradientAccumulationSteps, retainedBytes: retainedBytes)
     for t in trainers { t.sharedActivations = shared }
   }
 

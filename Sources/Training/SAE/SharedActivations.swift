@@ -3,27 +3,38 @@ import GPT
 import SAE
 import Tensor
 
-/// Clean activations of one frozen GPT shared by the trainers of an `SAETrainingGroup`: the GPT runs once per
-/// batch of tokens, recording every key any trainer needs, and the trainers that read the same batch reuse
-/// the result. The values are those each trainer would compute itself (the same forward pass on the same
-/// tokens), so grouped runs equal separate ones bit for bit.
+/// Clean activations of one frozen GPT, computed once per batch of tokens and reused:
+/// - by the trainers of an `SAETrainingGroup` that read the same batch (the latest `capacity` batches are
+///   kept), and
+/// - across epochs, when `retainedBytes` > 0: the data loader reads the same windows in every epoch, so the
+///   batches first seen are kept, while they fit in `retainedBytes`, and served when they come round again.
+///
+/// The values are those of the same forward pass on the same tokens (a batch is matched by its tokens, not by
+/// its position), so runs with and without reuse equal each other bit for bit.
 public final class SharedActivations {
   public let gpt: GPT
   /// Every key recorded per batch.
   public let keys: [SAEKey]
-  /// Batches kept (one per micro-batch of an optimisation step).
+  /// Latest batches kept (one per micro-batch of an optimisation step).
   public let capacity: Int
+  /// Bytes of activations (and their tokens) kept for later epochs; 0 keeps none beyond the latest batches.
+  public let retainedBytes: Int
   private var entries: [(tokens: IntTensor, values: [SAEKey: Tensor])] = []
-  /// Batches served from the cache and batches computed.
+  private var retained: [Int: [(tokens: IntTensor, values: [SAEKey: Tensor])]] = [:]
+  /// Bytes held for later epochs now.
+  public private(set) var heldBytes = 0
+  /// Batches served from the kept ones and batches computed.
   public private(set) var hits = 0, misses = 0
 
-  /// A cache over `gpt` recording `keys` (duplicates are dropped), keeping the latest `capacity` batches.
-  public init(gpt: GPT, keys: [SAEKey], capacity: Int = 1) {
+  /// A cache over `gpt` recording `keys` (duplicates are dropped), keeping the latest `capacity` batches and
+  /// up to `retainedBytes` of first-seen batches for later epochs.
+  public init(gpt: GPT, keys: [SAEKey], capacity: Int = 1, retainedBytes: Int = 0) {
     self.gpt = gpt
     var unique: [SAEKey] = []
     for key in keys where !unique.contains(key) { unique.append(key) }
     self.keys = unique
     self.capacity = Swift.max(1, capacity)
+    self.retainedBytes = Swift.max(0, retainedBytes)
   }
 
   /// The clean activations of `tokens` at `wanted` (each must be among `keys`).
@@ -35,14 +46,39 @@ public final class SharedActivations {
     if let hit = entries.last(where: { $0.tokens == tokens }) {
       hits += 1
       values = hit.values
+    } else if retainedBytes > 0, let hit = retained[Self.hash(tokens)]?.first(where: { $0.tokens == tokens }) {
+      hits += 1
+      values = hit.values
+      remember(tokens, values)
     } else {
       misses += 1
       values = try gpt.activations(tokens, at: keys)
-      entries.append((tokens, values))
-      if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+      remember(tokens, values)
+      retain(tokens, values)
     }
     var out: [SAEKey: Tensor] = [:]
     for key in wanted { out[key] = values[key] }
     return out
+  }
+
+  private func remember(_ tokens: IntTensor, _ values: [SAEKey: Tensor]) {
+    entries.append((tokens, values))
+    if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+  }
+
+  /// Keeps a newly computed batch for later epochs while it fits.
+  private func retain(_ tokens: IntTensor, _ values: [SAEKey: Tensor]) {
+    guard retainedBytes > 0 else { return }
+    let bytes = tokens.scalars.count * MemoryLayout<Int32>.size + values.values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.size }
+    guard heldBytes + bytes <= retainedBytes else { return }
+    retained[Self.hash(tokens), default: []].append((tokens, values))
+    heldBytes += bytes
+  }
+
+  private static func hash(_ tokens: IntTensor) -> Int {
+    var h = Hasher()
+    h.combine(tokens.shape)
+    tokens.scalars.withUnsafeBytes { h.combine(bytes: $0) }
+    return h.finalize()
   }
 }

@@ -1,0 +1,68 @@
+import Autograd
+import Foundation
+import GPT
+import SAE
+import Tensor
+import Testing
+@testable import Training
+
+/// Reuse of the frozen GPT's activations across epochs: a batch is served from memory only when its tokens
+/// equal a kept batch's, within the byte budget, and a run that reuses them equals one that recomputes them.
+@Suite(.serialized) struct SharedActivationsTests {
+  func bits(_ values: [SAEKey: Tensor]) -> [SAEKey: [UInt32]] { values.mapValues { $0.scalars.map(\.bitPattern) } }
+
+  func parameters(_ trainer: SAETrainer) -> [String: [UInt32]] {
+    Dictionary(uniqueKeysWithValues: trainer.model.namedParameters.map { ($0.0, $0.1.value.scalars.map(\.bitPattern)) })
+  }
+
+  @Test func keptBatchesAreServedWhenTheirTokensComeRoundAgain() throws {
+    let w = try SAETrainingWorkspace()
+    let gpt = try GPTCheckpoint.load(from: w.gptDirectory)
+    let keys = SAEModelConfig.actKeys(5)
+    var loader = try TokenDataLoader(directory: w.data, split: .train, batchSize: 2, sequenceLength: 128)
+    let a = try loader.nextBatch().x, b = try loader.nextBatch().x, c = try loader.nextBatch().x
+    let batchBytes = 2 * 128 * 4 + keys.count * 2 * 128 * 64 * 4
+
+    let kept = SharedActivations(gpt: gpt, keys: keys, retainedBytes: 2 * batchBytes)
+    let firstA = try kept.activations(a, keys: keys)
+    _ = try kept.activations(b, keys: keys)
+    _ = try kept.activations(c, keys: keys)  // over the budget: computed, not kept
+    #expect(kept.heldBytes == 2 * batchBytes)
+    let againA = try kept.activations(a, keys: keys), againC = try kept.activations(c, keys: keys)
+    #expect(kept.misses == 4 && kept.hits == 1, "misses \(kept.misses) hits \(kept.hits)")
+    let directA = try gpt.activations(a, at: keys), directC = try gpt.activations(c, at: keys)
+    #expect(bits(againA) == bits(firstA) && bits(againA) == bits(directA))
+    #expect(bits(againC) == bits(directC))
+
+    let none = SharedActivations(gpt: gpt, keys: keys)
+    for t in [a, b, a] { _ = try none.activations(t, keys: keys) }
+    #expect(none.misses == 3 && none.hits == 0 && none.heldBytes == 0)
+    let tooSmall = SharedActivations(gpt: gpt, keys: keys, retainedBytes: batchBytes - 1)
+    for t in [a, b, a] { _ = try tooSmall.activations(t, keys: keys) }
+    #expect(tooSmall.misses == 3 && tooSmall.heldBytes == 0)
+  }
+
+  /// 24 steps of 8 × 128 tokens over two 6,000-token shards (5 batches each, so 10 per epoch): the GPT runs
+  /// once on each of the 10 training batches (steps 11–24 reuse them; evaluations compute their own metrics),
+  /// and the run's weights and files equal a recomputing run's.
+  @Test func aRunThatReusesActivationsEqualsOneThatRecomputesThem() throws {
+    let w = try SAETrainingWorkspace()
+    var c = w.config(TestSAEModels.topK, name: "recomputed", maxSteps: 24)
+    c.batchSize = 8
+    let recomputed = try w.trainer(c)
+    try recomputed.train()
+    c.name = "reused"
+    let reused = try w.trainer(c)
+    reused.retainActivations(bytes: 64 << 20)
+    try reused.train()
+    let shared = try #require(reused.sharedActivations)
+    #expect(shared.misses == 10 && shared.hits == 14, "misses \(shared.misses) hits \(shared.hits)")
+    #expect(parameters(recomputed) == parameters(reused))
+    #expect(recomputed.bestLosses == reused.bestLosses && recomputed.bestSteps == reused.bestSteps)
+    for name in ["sae.0.safetensors", "sae.4.safetensors"] {
+      let x = try Data(contentsOf: recomputed.runDirectory.appendingPathComponent(name))
+      let y = try Data(contentsOf: reused.runDirectory.appendingPathComponent(name))
+      #expect(x == y, "\(name) differs")
+    }
+  }
+}
