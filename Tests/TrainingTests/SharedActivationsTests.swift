@@ -42,6 +42,34 @@ import Testing
     #expect(tooSmall.misses == 3 && tooSmall.heldBytes == 0)
   }
 
+  /// The workspace's two 6,000-token shards hold 5 windows of 8 × 128 tokens each (the next would need token
+  /// 6,145); a run reading 24 batches reads the first 10 again and 4 of them a third time.
+  @Test func epochLengthAndReusableBatches() throws {
+    let w = try SAETrainingWorkspace()
+    var loader = try TokenDataLoader(directory: w.data, split: .train, batchSize: 8, sequenceLength: 128)
+    #expect(try loader.batchesPerEpoch() == 10)
+    _ = try loader.nextBatch()
+    #expect(try loader.batchesPerEpoch() == 10, "counted from the reset position, wherever the loader is")
+    #expect(try TokenDataLoader(directory: w.data, split: .train, batchSize: 1, sequenceLength: 128).batchesPerEpoch() == 92)
+    #expect(SharedActivations.reusableBatches(epoch: 10, reads: 24) == 10)
+    #expect(SharedActivations.reusableBatches(epoch: 10, reads: 13) == 3)
+    #expect(SharedActivations.reusableBatches(epoch: 10, reads: 10) == 0)
+    #expect(SharedActivations.reusableBatches(epoch: 10, reads: 4) == 0)
+  }
+
+  /// A run shorter than an epoch keeps only as many batches as an evaluation reads (no training batch comes
+  /// round again; here the TopK run's evaluations compute their own metrics, so the one kept is a training batch).
+  @Test func aRunShorterThanAnEpochKeepsNothing() throws {
+    let w = try SAETrainingWorkspace()
+    var c = w.config(TestSAEModels.topK, name: "short", maxSteps: 6)
+    c.batchSize = 8
+    let t = try w.trainer(c)
+    try t.retainActivations(bytes: 64 << 20)
+    try t.train()
+    let shared = try #require(t.sharedActivations)
+    #expect(shared.retainedBatchLimit == 1 && shared.heldBatches == 1 && shared.misses == 6)
+  }
+
   /// 24 steps of 8 × 128 tokens over two 6,000-token shards (5 batches each, so 10 per epoch): the GPT runs
   /// once on each of the 10 training batches (steps 11–24 reuse them; evaluations compute their own metrics),
   /// and the run's weights and files equal a recomputing run's.
@@ -53,10 +81,11 @@ import Testing
     try recomputed.train()
     c.name = "reused"
     let reused = try w.trainer(c)
-    reused.retainActivations(bytes: 64 << 20)
+    try reused.retainActivations(bytes: 64 << 20)
     try reused.train()
     let shared = try #require(reused.sharedActivations)
     #expect(shared.misses == 10 && shared.hits == 14, "misses \(shared.misses) hits \(shared.hits)")
+    #expect(shared.retainedBatchLimit == 11 && shared.heldBatches == 10)
     #expect(parameters(recomputed) == parameters(reused))
     #expect(recomputed.bestLosses == reused.bestLosses && recomputed.bestSteps == reused.bestSteps)
     for name in ["sae.0.safetensors", "sae.4.safetensors"] {

@@ -88,7 +88,7 @@ struct TrainSAE: ParsableCommand {
   func reportActivations(_ shared: SharedActivations?) {
     guard let shared else { return }
     Terminal.line("GPT activations: \(shared.misses) batches computed, \(shared.hits) reused"
-                  + (shared.retainedBytes > 0 ? String(format: " (%.0f MiB kept for later epochs)", Double(shared.heldBytes) / 1_048_576) : ""))
+                  + (shared.retainedBytes > 0 ? String(format: " (%d batches, %.0f MiB, kept for later epochs)", shared.heldBatches, Double(shared.heldBytes) / 1_048_576) : ""))
   }
 
   func run() throws {
@@ -125,7 +125,7 @@ struct TrainSAE: ParsableCommand {
       let trainer = try SAETrainer.make(config: c, loadFrom: gptDirectory, checkpointsDirectory: common.checkpointsURL, seed: seed)
       try trainer.distribute(over: parallel)
       let concurrent = trainer as? ConcurrentSAETrainer
-      if cacheBytes > 0 { concurrent?.retainActivations(bytes: cacheBytes) }
+      if cacheBytes > 0 { try concurrent?.retainActivations(bytes: cacheBytes) }
       let last = try trainer.train(resume: resume, stopAfter: stopAfter, milestones: milestones)
       let seconds = monotonicSeconds() - start
       guard parallel.isWriter else { return }

@@ -95,6 +95,20 @@ public struct TokenDataLoader {
     return (x, y)
   }
 
+  /// The batches this loader yields before its windows repeat: one pass over every shard from the reset
+  /// position (each shard is read once to count its tokens).
+  public func batchesPerEpoch() throws -> Int {
+    var probe = self
+    probe.reset()
+    let start = probe.position
+    var count = 0
+    repeat {
+      try probe.skipBatch()
+      count += 1
+    } while probe.position != start
+    return count
+  }
+
   /// Moves past the next batch exactly as `nextBatch()` would, without copying its tokens.
   public mutating func skipBatch() throws {
     try loadCurrentShard()

@@ -47,10 +47,16 @@ public final class ConcurrentSAETrainer: SAETrainer {
   /// Runs the frozen GPT once per distinct batch: keeps up to `bytes` of the clean activations of first-seen
   /// batches and serves them when the data loader comes round to the same windows again (every epoch; see
   /// `SharedActivations`). Bit-identical to computing them each time. For a run trained on its own; the runs of
-  /// an `SAETrainingGroup` share the group's `SharedActivations` (its `retainedBytes`).
-  public func retainActivations(bytes: Int) {
-    sharedActivations = SharedActivations(gpt: model.gpt, keys: activationKeys,
-                                          capacity: config.gradientAccumulationSteps, retainedBytes: bytes)
+  /// an `SAETrainingGroup` share the group's `SharedActivations` (its `retainedBytes`). Only the batches the
+  /// run reads again are kept: `SharedActivations.reusableBatches` over its max_steps, plus the evaluation's
+  /// val batches (read at every evaluation). Call it after `distribute(over:)`.
+  public func retainActivations(bytes: Int) throws {
+    let shared = SharedActivations(gpt: model.gpt, keys: activationKeys,
+                                   capacity: config.gradientAccumulationSteps, retainedBytes: bytes)
+    shared.retainedBatchLimit = SharedActivations.reusableBatches(epoch: try trainLoader.batchesPerEpoch(),
+                                                                  reads: config.maxSteps * (try localAccumulation))
+      + config.evalSteps
+    sharedActivations = shared
   }
 
   // MARK: Loss

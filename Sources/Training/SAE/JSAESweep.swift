@@ -170,8 +170,18 @@ public final class JSAESweep {
       try trainer.distribute(over: parallel)
       if retainedBytes > 0 {
         // Every run has the same GPT checkpoint, keys and batches: one store serves them all.
-        let shared = sharedActivations ?? SharedActivations(gpt: trainer.model.gpt, keys: trainer.activationKeys,
-                                                            capacity: c.gradientAccumulationSteps, retainedBytes: retainedBytes)
+        let shared = try sharedActivations ?? {
+          let s = SharedActivations(gpt: trainer.model.gpt, keys: trainer.activationKeys,
+                                    capacity: c.gradientAccumulationSteps, retainedBytes: retainedBytes)
+          // Batches read again: every run reads from the start of the data, so with a later run to come, all
+          // first-epoch batches the runs read; for the last run alone, those it reads again itself; and the
+          // evaluations' val batches.
+          let reads = try configs[i...].map { $0.maxSteps * (try parallel.localAccumulation($0.gradientAccumulationSteps)) }
+          let epoch = try trainer.trainLoader.batchesPerEpoch()
+          s.retainedBatchLimit = (reads.count > 1 ? min(epoch, reads.max()!) : SharedActivations.reusableBatches(epoch: epoch, reads: reads[0]))
+            + c.evalSteps
+          return s
+        }()
         sharedActivations = shared
         trainer.sharedActivations = shared
       }

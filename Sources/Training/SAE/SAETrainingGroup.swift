@@ -74,6 +74,13 @@ public final class SAETrainingGroup {
       runs.append(try t.prepareRun(resume: resumeStep != nil, stopAfter: stopAfter,
                                    milestones: milestones.filter { $0 <= t.config.maxSteps }))
     }
+    // Keep only batches some run reads again: the longest run's reads against one epoch of the loader, and
+    // the val batches of the evaluations.
+    if shared.retainedBytes > 0, let first = trainers.first {
+      let reads = try trainers.map { $0.config.maxSteps * (try $0.localAccumulation) }.max() ?? 0
+      shared.retainedBatchLimit = SharedActivations.reusableBatches(epoch: try first.trainLoader.batchesPerEpoch(), reads: reads)
+        + (trainers.map(\.config.evalSteps).max() ?? 0)
+    }
     for run in runs { try run?.start() }
     while runs.contains(where: { $0.map { !$0.isDone } ?? false }) {
       // A stop request ends the round in progress: every unfinished run writes the resume state of its step.

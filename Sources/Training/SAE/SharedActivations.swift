@@ -19,6 +19,11 @@ public final class SharedActivations {
   public let capacity: Int
   /// Bytes of activations (and their tokens) kept for later epochs; 0 keeps none beyond the latest batches.
   public let retainedBytes: Int
+  /// At most this many batches are kept for later epochs (`reusableBatches`: keeping a batch that is never
+  /// read again only costs memory, and fresh memory is slow to touch on some virtual machines).
+  public var retainedBatchLimit = Int.max
+  /// Batches kept for later epochs now.
+  public private(set) var heldBatches = 0
   private var entries: [(tokens: IntTensor, values: [SAEKey: Tensor])] = []
   private var retained: [Int: [(tokens: IntTensor, values: [SAEKey: Tensor])]] = [:]
   /// Bytes held for later epochs now.
@@ -68,12 +73,17 @@ public final class SharedActivations {
 
   /// Keeps a newly computed batch for later epochs while it fits.
   private func retain(_ tokens: IntTensor, _ values: [SAEKey: Tensor]) {
-    guard retainedBytes > 0 else { return }
+    guard retainedBytes > 0, heldBatches < retainedBatchLimit else { return }
     let bytes = tokens.scalars.count * MemoryLayout<Int32>.size + values.values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.size }
     guard heldBytes + bytes <= retainedBytes else { return }
     retained[Self.hash(tokens), default: []].append((tokens, values))
     heldBytes += bytes
+    heldBatches += 1
   }
+
+  /// The batches worth keeping when `reads` batches are read from a loader whose windows repeat every `epoch`
+  /// batches: the first min(epoch, reads − epoch) are read again, the rest only once.
+  public static func reusableBatches(epoch: Int, reads: Int) -> Int { max(0, min(epoch, reads - epoch)) }
 
   private static func hash(_ tokens: IntTensor) -> Int {
     var h = Hasher()
