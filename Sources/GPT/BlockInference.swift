@@ -88,7 +88,7 @@ extension Block {
             }
           }
           projW.forward(o, rows: rows, lin)
-          Self.add(xr, lin, m, rows * c)
+          VectorMath.add(xr, lin, m, rows * c)
           // output = resid_mid + c_proj(gelu(c_fc(ln_2(resid_mid))))
           for r in 0..<rows {
             _ = LayerNormKernel.forwardRow(m + r * c, ni + r * c, weight: w2, bias: b2, c: c, eps: eps2, simd: simd)
@@ -97,23 +97,12 @@ extension Block {
           GELUKernel.forward(h, h, rows * hidden)
           let mo = keepMLPOut ? pOut + r0 * c : lin
           outW.forward(h, rows: rows, mo)
-          Self.add(m, mo, yr, rows * c)
+          VectorMath.add(m, mo, yr, rows * c)
         }
       }
     }
     return BlockInternals(residMid: keepResidMid ? mid : nil, mlpIn: keepMLPIn ? mlpIn : nil,
                           mlpOut: keepMLPOut ? mlpOut : nil, output: output)
-  }
-
-  /// out = a + b elementwise over n values.
-  @inline(__always)
-  static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while VectorMath.vectorized && i + 8 <= n {
-      VectorMath.store(VectorMath.load(a + i) + VectorMath.load(b + i), out + i)
-      i += 8
-    }
-    while i < n { out[i] = a[i] + b[i]; i += 1 }
   }
 
   /// Whether a forward of x through this block with `hook` can take `inference`: nothing needs a gradient

@@ -75,6 +75,45 @@ public enum VectorMath {
     return signed.replacing(with: small, where: ax .< 0.625)
   }
 
+  /// out[i] = a[i] + b[i] over n elements (out may alias a or b).
+  @inlinable @inline(__always) public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                                      _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while vectorized && i + 8 <= n {
+      store(load(a + i) + load(b + i), out + i)
+      i += 8
+    }
+    while i < n { out[i] = a[i] + b[i]; i += 1 }
+  }
+
+  /// y[i] += α·x[i] over n elements.
+  @inlinable @inline(__always) public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>,
+                                                       _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    if vectorized {
+      let va = V(repeating: alpha)
+      while i + 8 <= n {
+        store(load(y + i) + va * load(x + i), y + i)
+        i += 8
+      }
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
+  }
+
+  /// out[i] = Σ over the `chunks` blocks of `size` values at `chunked` (block ch at chunked + ch·size) of
+  /// their i-th value, added in block order for every element (so any split gives the same bits); elements are
+  /// split over the cores. `out` may be block 0 itself.
+  public static func sumChunks(_ chunked: UnsafePointer<Float>, chunks: Int, size: Int, into out: UnsafeMutablePointer<Float>) {
+    guard chunks > 0, size > 0 else { return }
+    Parallel.forRanges(size, grain: 4096) { r in
+      if UnsafePointer(out) != chunked { (out + r.lowerBound).update(from: chunked + r.lowerBound, count: r.count) }
+      for ch in 1..<chunks {
+        let src = chunked + ch * size
+        for i in r { out[i] += src[i] }
+      }
+    }
+  }
+
   /// Σ a[i]·b[i] over n elements (8 lanes in optimised builds; a plain loop otherwise).
   @inlinable @inline(__always) public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var i = 0

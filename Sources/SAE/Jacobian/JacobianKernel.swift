@@ -130,12 +130,9 @@ struct JacobianKernel {
         }
       }
     }
-    // Sum the chunks' accumulators into chunk 0.
+    // Sum the chunks' accumulators into chunk 0, in chunk order.
     func reduce(_ base: UnsafeMutablePointer<Float>, _ size: Int) {
-      for ch in 1..<chunks {
-        let src = base + ch * size
-        for i in 0..<size { base[i] += src[i] }
-      }
+      VectorMath.sumChunks(base, chunks: chunks, size: size, into: base)
     }
     func first(_ t: Tensor, _ shape: [Int]) -> Tensor {
       chunks == 1 ? t.reshaped(shape) : t.slice(axis: 0, 0..<1).reshaped(shape)
@@ -315,7 +312,7 @@ struct JacobianKernel {
                                    splat: splat)
       if skip {
         let dDirect = acc.dDirect!
-        for i in 0..<kIn { Self.add(db + i * w + h, dDirect + Int(ins[i]) * c, c) }
+        for i in 0..<kIn { let o = dDirect + Int(ins[i]) * c; VectorMath.add(o, db + i * w + h, o, c) }
       }
       switch mode {
       case .projected:
@@ -359,13 +356,6 @@ struct JacobianKernel {
       while m < n { out[m] += u[m] * v[m]; m += 1 }
     }
 
-    /// out += u.
-    @inline(__always)
-    static func add(_ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-      var m = 0
-      while VectorMath.vectorized && m + 8 <= n { VectorMath.store(VectorMath.load(out + m) + VectorMath.load(u + m), out + m); m += 8 }
-      while m < n { out[m] += u[m]; m += 1 }
-    }
 
     /// out += α + β·x.
     @inline(__always)

@@ -173,33 +173,17 @@ public enum TopKAutoencoderKernel {
   /// out[0..<c] += v·w[0..<c].
   @inline(__always)
   static func accumulate(_ v: Float, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ c: Int) {
-    var e = 0
-    if VectorMath.vectorized {
-      let vv = VectorMath.V(repeating: v)
-      while e + 8 <= c {
-        VectorMath.store(VectorMath.load(out + e) + vv * VectorMath.load(w + e), out + e)
-        e += 8
-      }
-    }
-    while e < c { out[e] += v * w[e]; e += 1 }
+    VectorMath.axpy(v, w, out, c)
   }
 
   /// Σ over the leading axis of `acc` [chunks, shape…], added in chunk order for every element (elements split
   /// over the threads), reshaped to `shape`.
   static func sumChunks(_ acc: Tensor, _ chunks: Int, _ shape: [Int]) -> Tensor {
     guard chunks > 1 else { return acc.reshaped(shape) }
-    let size = acc.count / chunks
     var out = Tensor(uninitialized: shape)
     let po = out.unsafeMutablePointer()
     withExtendedLifetime(acc) {
-      let pa = acc.unsafePointer
-      Parallel.forRanges(size, grain: 4096) { r in
-        (po + r.lowerBound).update(from: pa + r.lowerBound, count: r.count)
-        for ch in 1..<chunks {
-          let src = pa + ch * size
-          for i in r { po[i] += src[i] }
-        }
-      }
+      VectorMath.sumChunks(acc.unsafePointer, chunks: chunks, size: acc.count / chunks, into: po)
     }
     return out
   }

@@ -10,8 +10,9 @@
 # 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae staircase group
 # twin jsae jsae0; group = the TopK and staircase presets trained together in one process, twin = the
 # TopK presets with k 10 and k 5 together; sae-later = the TopK preset's steps after its first epoch, when
-# train-sae reuses the GPT activations it kept (--activation-cache): runs of E + 10 and E + 40 steps, E the
-# batches in one epoch of DATA's train shards; group-later the same for the group row).
+# train-sae reuses the GPT activations it kept (--activation-cache): runs of 2E + 10 and 2E + 40 steps, E the
+# batches in one epoch of DATA's train shards, so that both keep the whole first epoch and differ by 30 steps
+# of the third; group-later the same for the group row).
 # Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -82,16 +83,16 @@ print(total)
 PY
 }
 
-# per_step_later NAME <command…>: as per_step, with --max-steps E + 10 and E + 40 (steps of the second epoch).
+# per_step_later NAME <command…>: as per_step, with --max-steps 2E + 10 and 2E + 40 (steps of the third epoch).
 per_step_later() {
   local name=$1; shift
   local e a b
   e=$(epoch_batches)
   local run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
-  a=$(seconds "$@" --name "$run-a" --max-steps $((e + 10)))
-  b=$(seconds "$@" --name "$run-b" --max-steps $((e + 40)))
+  a=$(seconds "$@" --name "$run-a" --max-steps $((2 * e + 10)))
+  b=$(seconds "$@" --name "$run-b" --max-steps $((2 * e + 40)))
   RESULT[$name]=$(echo "($b - $a) / 30 * 1000" | bc -l)
-  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (%d steps %.1f s, %d steps %.1f s)\n' "$name" "${RESULT[$name]}" $((e + 10)) "$a" $((e + 40)) "$b"
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (%d steps %.1f s, %d steps %.1f s)\n' "$name" "${RESULT[$name]}" $((2 * e + 10)) "$a" $((2 * e + 40)) "$b"
 }
 
 [[ $JSON == 1 ]] || echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, batch 128 × 128 tokens"
