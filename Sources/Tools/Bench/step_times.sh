@@ -10,9 +10,10 @@
 # 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae staircase group
 # twin jsae jsae0; group = the TopK and staircase presets trained together in one process, twin = the
 # TopK presets with k 10 and k 5 together; sae-later = the TopK preset's steps after its first epoch, when
-# train-sae reuses the GPT activations it kept (--activation-cache): runs of 2E + 10 and 2E + 40 steps, E the
-# batches in one epoch of DATA's train shards, so that both keep the whole first epoch and differ by 30 steps
-# of the third; group-later the same for the group row).
+# train-sae reuses the GPT activations it kept (--activation-cache), group-later the same for the group row:
+# one run of E + 60 steps, E the batches in one epoch of DATA's train shards, timed by the tool's own per-step
+# "dt" log field (median of steps E + 21 … E + 60, beside the median of steps 21 … 60 of the same run: a
+# difference of long runs drowns in the machine's drift).
 # Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -83,16 +84,30 @@ print(total)
 PY
 }
 
-# per_step_later NAME <command…>: as per_step, with --max-steps 2E + 10 and 2E + 40 (steps of the third epoch).
+# per_step_later NAME <command…>: one run of E + 60 steps logging every step; RESULT is the median "dt" of
+# steps E + 21 … E + 60 (later epochs) in ms; the first epoch's steps 21 … 60 are printed beside it.
 per_step_later() {
   local name=$1; shift
-  local e a b
+  local e run first later
   e=$(epoch_batches)
-  local run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
-  a=$(seconds "$@" --name "$run-a" --max-steps $((2 * e + 10)))
-  b=$(seconds "$@" --name "$run-b" --max-steps $((2 * e + 40)))
-  RESULT[$name]=$(echo "($b - $a) / 30 * 1000" | bc -l)
-  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (%d steps %.1f s, %d steps %.1f s)\n' "$name" "${RESULT[$name]}" $((2 * e + 10)) "$a" $((2 * e + 40)) "$b"
+  run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
+  seconds "$@" --name "$run" --max-steps $((e + 60)) --log-interval 1 > /dev/null
+  read -r first later < <(python3 - "$WORK" "$run" "$e" <<'PY'
+import glob, re, statistics, sys
+work, run, e = sys.argv[1], sys.argv[2], int(sys.argv[3])
+dt = {}
+for path in glob.glob(f"{work}/{run}*/train.log"):
+    for line in open(path):
+        m = re.search(r"type train \| step (\d+) .*\| dt ([0-9.]+)", line)
+        if m:
+            dt.setdefault(int(m.group(1)), []).append(float(m.group(2)))
+def median(lo, hi):
+    return 1000 * statistics.median(sum(dt[k]) for k in range(lo, hi + 1) if k in dt)  # a group: its runs together
+print(f"{median(21, 60):.2f} {median(e + 21, e + 60):.2f}")
+PY
+)
+  RESULT[$name]=$later
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (median step time; steps 21–60 of the first epoch: %.1f ms)\n' "$name" "$later" "$first"
 }
 
 [[ $JSON == 1 ]] || echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, batch 128 × 128 tokens"
