@@ -55,12 +55,27 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
 
   /// Uniform integer in `0..<upperBound`, unbiased: rejection of the top partial range of 64-bit outputs.
   public mutating func nextInt(below upperBound: Int) -> Int {
-    precondition(upperBound > 0, "upper bound must be positive")
-    let n = UInt64(upperBound)
-    let limit = UInt64.max - (UInt64.max % n) // accept values < limit (a multiple of n)
-    while true {
-      let x = next()
-      if x < limit { return Int(x % n) }
+    UniformIndex(below: upperBound).next(&self)
+  }
+
+  /// The draws of `nextInt(below:)` for one bound, with its rejection limit and its remainder's reciprocal
+  /// computed once, for loops that draw many indices below the same bound (a bootstrap's resamples).
+  public struct UniformIndex: Sendable {
+    @usableFromInline let remainder: Remainder
+    /// Outputs below `limit` (a multiple of the bound) are accepted.
+    @usableFromInline let limit: UInt64
+
+    public init(below upperBound: Int) {
+      precondition(upperBound > 0, "upper bound must be positive")
+      remainder = Remainder(divisor: UInt64(upperBound))
+      limit = UInt64.max - (UInt64.max % UInt64(upperBound))
+    }
+
+    /// The next index, exactly as `generator.nextInt(below:)` draws it.
+    @inlinable @inline(__always) public func next(_ generator: inout RandomGenerator) -> Int {
+      var x = generator.next()
+      while x >= limit { x = generator.next() }
+      return Int(remainder.of(x))
     }
   }
 
@@ -71,6 +86,27 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
       let j = nextInt(below: i + 1)
       if i != j { array.swapAt(i, j) }
     }
+  }
+}
+
+/// x mod d for a fixed d > 0, through one high multiplication by m = ⌊(2⁶⁴ − 1) / d⌋: the quotient estimate
+/// q' = ⌊x·m / 2⁶⁴⌋ satisfies q − 2 ≤ q' ≤ q (m > (2⁶⁴ − 1)/d − 1 and x < 2⁶⁴), so x − q'·d lies in [0, 3d)
+/// and at most two subtractions of d give the exact remainder.
+@usableFromInline struct Remainder: Sendable {
+  @usableFromInline let divisor: UInt64
+  @usableFromInline let multiplier: UInt64
+
+  init(divisor: UInt64) {
+    precondition(divisor > 0, "divisor must be positive")
+    self.divisor = divisor
+    multiplier = UInt64.max / divisor
+  }
+
+  @inlinable @inline(__always) func of(_ x: UInt64) -> UInt64 {
+    var r = x &- x.multipliedFullWidth(by: multiplier).high &* divisor
+    if r >= divisor { r &-= divisor }
+    if r >= divisor { r &-= divisor }
+    return r
   }
 }
 

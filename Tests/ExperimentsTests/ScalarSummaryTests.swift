@@ -99,22 +99,6 @@ import Testing
     #expect(g.next() == replay.next())
   }
 
-  /// The bootstrap's reciprocal remainder equals `%` for small, large and extreme divisors and dividends.
-  @Test func reciprocalRemainderIsExact() {
-    var g = RandomGenerator(seed: 3)
-    let divisors: [UInt64] = [1, 2, 3, 5, 7, 1000, 1024, 6400, 65_537, (1 << 32) - 1, 1 << 32, (1 << 32) + 1,
-                              UInt64.max / 3, UInt64.max / 3 + 1, (1 << 63) - 1, 1 << 63, UInt64.max - 1, UInt64.max]
-    for d in divisors {
-      let remainder = Remainder(divisor: d)
-      var xs: [UInt64] = [0, 1, d - 1, d, d &+ 1, UInt64.max, UInt64.max - 1, UInt64.max - (UInt64.max % d)]
-      for _ in 0..<2000 { xs.append(g.next()) }
-      for _ in 0..<200 { xs.append(g.next() >> (g.next() % 64)) }
-      for x in xs where remainder.of(x) != x % d {
-        Issue.record("\(x) mod \(d): \(remainder.of(x)) vs \(x % d)")
-      }
-    }
-  }
-
   /// For many values the percentile interval approaches the normal one, mean ± 1.96·σ/√n: 400 values
   /// alternating 0 and 1 (σ = 0.5) give 0.5 ± 0.049.
   @Test func bootstrapIntervalHasTheNormalWidthForManyValues() {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Tensor
+@testable import Tensor
 
 /// Determinism and distribution of `RandomGenerator` and the random tensor initialisers.
 ///
@@ -76,6 +76,41 @@ import Tensor
     var h = RandomGenerator(seed: 10)
     let s = Tensor.normal([20_000], mean: 3, std: 0.5, generator: &h)
     #expect(abs(s.mean() - 3) < 0.02)
+  }
+
+  /// `nextInt(below:)`'s reciprocal remainder equals `%` for small, large and extreme divisors and dividends.
+  @Test func reciprocalRemainderIsExact() {
+    var g = RandomGenerator(seed: 3)
+    let divisors: [UInt64] = [1, 2, 3, 5, 7, 1000, 1024, 6400, 65_537, (1 << 32) - 1, 1 << 32, (1 << 32) + 1,
+                              UInt64.max / 3, UInt64.max / 3 + 1, (1 << 63) - 1, 1 << 63, UInt64.max - 1, UInt64.max]
+    for d in divisors {
+      let remainder = Remainder(divisor: d)
+      var xs: [UInt64] = [0, 1, d - 1, d, d &+ 1, UInt64.max, UInt64.max - 1, UInt64.max - (UInt64.max % d)]
+      for _ in 0..<2000 { xs.append(g.next()) }
+      for _ in 0..<200 { xs.append(g.next() >> (g.next() % 64)) }
+      for x in xs where remainder.of(x) != x % d {
+        Issue.record("\(x) mod \(d): \(remainder.of(x)) vs \(x % d)")
+      }
+    }
+  }
+
+  /// `nextInt(below:)` and `UniformIndex` draw what the definition says: 64-bit outputs at or above the largest
+  /// multiple of the bound are rejected, the rest taken modulo the bound (`%`, replayed on a second generator).
+  @Test func uniformIndicesFollowTheDefinition() {
+    for bound in [1, 2, 3, 6, 7, 1000, 6400, 1 << 20, Int.max] {
+      var g = RandomGenerator(seed: UInt64(bound)), replay = g, h = g
+      let draw = RandomGenerator.UniformIndex(below: bound)
+      let n = UInt64(bound), limit = UInt64.max - (UInt64.max % n)
+      for _ in 0..<500 {
+        var x = replay.next()
+        while x >= limit { x = replay.next() }
+        let expected = Int(x % n)
+        let drawn = draw.next(&g), viaNextInt = h.nextInt(below: bound)
+        #expect(drawn == expected && viaNextInt == expected, "bound \(bound)")
+      }
+      let (afterDraws, afterReplay) = (g.next(), replay.next())
+      #expect(afterDraws == afterReplay)
+    }
   }
 
   @Test func nextIntAndShuffle() {

@@ -21,18 +21,11 @@ public struct BootstrapInterval: Sendable, Equatable, Codable {
     var total = 0.0
     for v in values { total += Double(v) }
     var stats = [Double](repeating: 0, count: resamples)
-    // The draws of `generator.nextInt(below: n)`, with its rejection bound computed once and the remainder
-    // taken through a reciprocal (exact; see `Remainder`) instead of a 64-bit division per draw.
-    let remainder = Remainder(divisor: UInt64(n))
-    let limit = UInt64.max - (UInt64.max % UInt64(n))
+    let draw = RandomGenerator.UniformIndex(below: n)  // the draws of generator.nextInt(below: n)
     values.withUnsafeBufferPointer { p in
       for r in 0..<resamples {
         var s = 0.0
-        for _ in 0..<n {
-          var x = generator.next()
-          while x >= limit { x = generator.next() }
-          s += Double(p[Int(remainder.of(x))])
-        }
+        for _ in 0..<n { s += Double(p[draw.next(&generator)]) }
         stats[r] = s / Double(n)
       }
     }
@@ -43,23 +36,3 @@ public struct BootstrapInterval: Sendable, Equatable, Codable {
   }
 }
 
-/// x mod d for a fixed d > 0, through one high multiplication by m = ⌊(2⁶⁴ − 1) / d⌋: the quotient estimate
-/// q' = ⌊x·m / 2⁶⁴⌋ satisfies q − 2 ≤ q' ≤ q (m > (2⁶⁴ − 1)/d − 1 and x < 2⁶⁴), so x − q'·d lies in [0, 3d)
-/// and at most two subtractions of d give the exact remainder.
-struct Remainder {
-  let divisor: UInt64
-  let multiplier: UInt64
-
-  init(divisor: UInt64) {
-    precondition(divisor > 0, "divisor must be positive")
-    self.divisor = divisor
-    multiplier = UInt64.max / divisor
-  }
-
-  @inline(__always) func of(_ x: UInt64) -> UInt64 {
-    var r = x &- x.multipliedFullWidth(by: multiplier).high &* divisor
-    if r >= divisor { r &-= divisor }
-    if r >= divisor { r &-= divisor }
-    return r
-  }
-}
