@@ -55,6 +55,13 @@ import Testing
     #expect(SharedActivations.reusableBatches(epoch: 10, reads: 13) == 3)
     #expect(SharedActivations.reusableBatches(epoch: 10, reads: 10) == 0)
     #expect(SharedActivations.reusableBatches(epoch: 10, reads: 4) == 0)
+    // Lock-step runs: the longest one's re-reads, plus the evaluation's batches.
+    #expect(SharedActivations.batchLimit(epoch: 10, reads: [24, 13], evalSteps: 2) == 12)
+    #expect(SharedActivations.batchLimit(epoch: 10, reads: [4], evalSteps: 1) == 1)
+    // Runs one after another from the start: every first-epoch batch a run reads, unless only one run is left.
+    #expect(SharedActivations.batchLimit(epoch: 10, reads: [4, 4], oneAfterAnother: true, evalSteps: 1) == 5)
+    #expect(SharedActivations.batchLimit(epoch: 10, reads: [24, 4], oneAfterAnother: true, evalSteps: 0) == 10)
+    #expect(SharedActivations.batchLimit(epoch: 10, reads: [13], oneAfterAnother: true, evalSteps: 0) == 3)
   }
 
   /// A run shorter than an epoch keeps only as many batches as an evaluation reads (no training batch comes

@@ -53,9 +53,8 @@ public final class ConcurrentSAETrainer: SAETrainer {
   public func retainActivations(bytes: Int) throws {
     let shared = SharedActivations(gpt: model.gpt, keys: activationKeys,
                                    capacity: config.gradientAccumulationSteps, retainedBytes: bytes)
-    shared.retainedBatchLimit = SharedActivations.reusableBatches(epoch: try trainLoader.batchesPerEpoch(),
-                                                                  reads: config.maxSteps * (try localAccumulation))
-      + config.evalSteps
+    shared.retainedBatchLimit = SharedActivations.batchLimit(epoch: try trainLoader.batchesPerEpoch(), reads: [try batchReads],
+                                                             evalSteps: config.evalSteps)
     sharedActivations = shared
   }
 

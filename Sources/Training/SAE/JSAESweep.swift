@@ -173,13 +173,10 @@ public final class JSAESweep {
         let shared = try sharedActivations ?? {
           let s = SharedActivations(gpt: trainer.model.gpt, keys: trainer.activationKeys,
                                     capacity: c.gradientAccumulationSteps, retainedBytes: retainedBytes)
-          // Batches read again: every run reads from the start of the data, so with a later run to come, all
-          // first-epoch batches the runs read; for the last run alone, those it reads again itself; and the
-          // evaluations' val batches.
+          // This run and the later ones read from the start of the data, one after another.
           let reads = try configs[i...].map { $0.maxSteps * (try parallel.localAccumulation($0.gradientAccumulationSteps)) }
-          let epoch = try trainer.trainLoader.batchesPerEpoch()
-          s.retainedBatchLimit = (reads.count > 1 ? min(epoch, reads.max()!) : SharedActivations.reusableBatches(epoch: epoch, reads: reads[0]))
-            + c.evalSteps
+          s.retainedBatchLimit = SharedActivations.batchLimit(epoch: try trainer.trainLoader.batchesPerEpoch(), reads: reads,
+                                                              oneAfterAnother: true, evalSteps: c.evalSteps)
           return s
         }()
         sharedActivations = shared

@@ -114,6 +114,8 @@ public class SAETrainer: ResumableTrainer {
 
   /// Micro-batches this rank runs per optimisation step.
   var localAccumulation: Int { get throws { try parallel.localAccumulation(config.gradientAccumulationSteps) } }
+  /// Training batches this process reads over the whole run (max_steps micro-batch rounds).
+  var batchReads: Int { get throws { config.maxSteps * (try localAccumulation) } }
 
   /// Spreads training over the ranks of `parallel` (call before `train`, on every rank, with the same
   /// config): each rank reads its own slice of every batch, runs its share of the accumulation steps and

@@ -74,12 +74,11 @@ public final class SAETrainingGroup {
       runs.append(try t.prepareRun(resume: resumeStep != nil, stopAfter: stopAfter,
                                    milestones: milestones.filter { $0 <= t.config.maxSteps }))
     }
-    // Keep only batches some run reads again: the longest run's reads against one epoch of the loader, and
-    // the val batches of the evaluations.
+    // Keep only batches some run reads again (the runs advance in lock-step on the same loader windows).
     if shared.retainedBytes > 0, let first = trainers.first {
-      let reads = try trainers.map { $0.config.maxSteps * (try $0.localAccumulation) }.max() ?? 0
-      shared.retainedBatchLimit = SharedActivations.reusableBatches(epoch: try first.trainLoader.batchesPerEpoch(), reads: reads)
-        + (trainers.map(\.config.evalSteps).max() ?? 0)
+      shared.retainedBatchLimit = SharedActivations.batchLimit(
+        epoch: try first.trainLoader.batchesPerEpoch(), reads: try trainers.map { try $0.batchReads },
+        evalSteps: trainers.map(\.config.evalSteps).max() ?? 0)
     }
     for run in runs { try run?.start() }
     while runs.contains(where: { $0.map { !$0.isDone } ?? false }) {

@@ -85,6 +85,18 @@ public final class SharedActivations {
   /// batches: the first min(epoch, reads − epoch) are read again, the rest only once.
   public static func reusableBatches(epoch: Int, reads: Int) -> Int { max(0, min(epoch, reads - epoch)) }
 
+  /// `retainedBatchLimit` for runs that read `reads` training batches each from a loader whose windows repeat
+  /// every `epoch` batches, and `evalSteps` val batches at every evaluation:
+  /// - runs in lock-step (one run, or a group), the batches the longest run reads again (`reusableBatches`);
+  /// - runs one after another, each from the start of the data (a sweep), every first-epoch batch a run reads,
+  ///   since a later run reads it again (with a single run left, as in lock-step);
+  /// plus the evaluation's val batches.
+  public static func batchLimit(epoch: Int, reads: [Int], oneAfterAnother: Bool = false, evalSteps: Int) -> Int {
+    let longest = reads.max() ?? 0
+    let training = oneAfterAnother && reads.count > 1 ? min(epoch, longest) : reusableBatches(epoch: epoch, reads: longest)
+    return training + evalSteps
+  }
+
   private static func hash(_ tokens: IntTensor) -> Int {
     var h = Hasher()
     h.combine(tokens.shape)
