@@ -11,13 +11,16 @@
 #                       per layer on FF layers (not the whole grid), and copies of every SAE checkpoint at the
 #                       MILESTONES steps (default 750,1500,3000,7500,20000, each up to the run's length), each
 #                       analysed like the final one; files under */replication/.
-#   SCRATCH_PATH=DIR    SwiftPM build directory (default .build); the tools are DIR/release/<tool>, built
+#   NATIVE=0|1          1 (the default): build the tools for this machine's CPU, with
+#                       "-Xswiftc -target-cpu -Xswiftc native" (AVX2 / AVX-512 encodings in the Swift kernels instead
+#                       of baseline x86-64's SSE; the same bits, a faster step: see the README's Benchmarks), into
+#                       .build-native; 0: the baseline build `swift build -c release` makes, into .build.
+#   SCRATCH_PATH=DIR    SwiftPM build directory (default by NATIVE); the tools are DIR/release/<tool>, built
 #                       with `swift build -c release` when one is missing or older than a source (REBUILD=1
 #                       always rebuilds).
 #   SWIFT_BUILD_FLAGS="…"
-#                       extra flags for that build, e.g. "-Xswiftc -target-cpu -Xswiftc native" (code for this
-#                       machine's CPU rather than baseline x86-64; pair it with its own SCRATCH_PATH so the two
-#                       builds do not replace each other). The README's speed section gives what it changes.
+#                       the flags for that build instead of NATIVE's (pair other flags with their own SCRATCH_PATH
+#                       so that builds do not replace each other).
 #   DATA_DIR=DIR        tokenised corpus (default data/shakespeare; prepared with `prepare-data shakespeare`).
 #   GPT_STEPS=N, SAE_STEPS=N
 #                       the full profile's settings with fewer training steps (GPT, and every SAE run), for a
@@ -38,7 +41,12 @@ SCALAR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$SCALAR_ROOT"
 
 QUICK="${QUICK:-0}"
-SCRATCH_PATH="${SCRATCH_PATH:-.build}"
+NATIVE="${NATIVE:-1}"
+case "$NATIVE" in
+  1) SWIFT_BUILD_FLAGS="${SWIFT_BUILD_FLAGS--Xswiftc -target-cpu -Xswiftc native}"; SCRATCH_PATH="${SCRATCH_PATH:-.build-native}" ;;
+  0) SCRATCH_PATH="${SCRATCH_PATH:-.build}" ;;
+  *) echo "NATIVE must be 0 or 1, got '$NATIVE'" >&2; exit 1 ;;
+esac
 BIN="$SCRATCH_PATH/release"
 DATA_DIR_OVERRIDE="${DATA_DIR:-}"
 DATA_DIR="${DATA_DIR:-data/shakespeare}"
@@ -174,9 +182,10 @@ ensure_tools() {
   done
   [[ "$missing" == 1 ]] || stale=$(find Sources Package.swift -newer "$BIN/scalar-report" -name '*.swift' -print -quit 2>/dev/null)
   if [[ "$missing" == 1 || -n "$stale" || "${REBUILD:-0}" == 1 ]]; then
-    log "building the release tools into $BIN${stale:+ ($stale changed)}"
+    log "building the release tools into $BIN${SWIFT_BUILD_FLAGS:+ with $SWIFT_BUILD_FLAGS}${stale:+ ($stale changed)}"
     # shellcheck disable=SC2086  # word splitting of the flags is intended
-    swift build -c release --scratch-path "$SCRATCH_PATH" ${SWIFT_BUILD_FLAGS:-}
+    swift build -c release --scratch-path "$SCRATCH_PATH" ${SWIFT_BUILD_FLAGS:-} \
+      || { echo "the release build failed${SWIFT_BUILD_FLAGS:+ (flags: $SWIFT_BUILD_FLAGS; NATIVE=0 builds baseline code)}" >&2; exit 1; }
     touch "$BIN/scalar-report"
   fi
 }

@@ -5,7 +5,8 @@
 #
 #   Sources/Tools/Bench/step_times.sh [--json]
 #
-# Environment: BIN (release binaries, default .build/release), DATA (a prepared corpus, default
+# Environment: BIN (release binaries, default .build-native/release: the tools as the replication scripts and
+# scripts/build-tools.sh build them, for this machine's CPU; BIN=.build/release times the baseline build), DATA (a prepared corpus, default
 # data/shakespeare), GPT (a GPT checkpoint directory for the SAE rows; default: one trained here for
 # 10 steps, which is as good as any for timing), ROWS (space-separated subset of: gpt sae staircase group
 # twin jsae jsae0; group = the TopK and staircase presets trained together in one process, twin = the
@@ -17,21 +18,21 @@
 # Uses whatever OPENBLAS_CORETYPE the environment sets. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-BIN=${BIN:-.build/release}
+BIN=${BIN:-.build-native/release}
 DATA=${DATA:-data/shakespeare}
 ROWS=${ROWS:-"gpt sae staircase group twin jsae jsae0"}
 JSON=0
 [[ "${1:-}" == "--json" ]] && JSON=1
 for tool in train-gpt train-sae; do
-  [[ -x "$BIN/$tool" ]] || { echo "step_times: $BIN/$tool missing (swift build -c release)" >&2; exit 1; }
+  [[ -x "$BIN/$tool" ]] || { echo "step_times: $BIN/$tool missing (scripts/build-tools.sh builds .build-native; swift build -c release builds .build)" >&2; exit 1; }
 done
 [[ -d "$DATA" ]] || { echo "step_times: no corpus at $DATA (prepare-data shakespeare, or set DATA)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-COMMON=(--data-dir "$DATA" --checkpoints-dir "$WORK" --eval-interval 1000 --eval-steps 1 --log-interval 1000 --warmup-steps 5 --json)
+COMMON=(--data-dir "$DATA" --checkpoints-dir "$WORK" --eval-interval 1000 --eval-steps 1 --warmup-steps 5 --json)
 
 if [[ -z "${GPT:-}" ]]; then
-  "$BIN/train-gpt" --config shakespeare_64x4 --name gpt-timing "${COMMON[@]}" --max-steps 10 > /dev/null 2>&1
+  "$BIN/train-gpt" --config shakespeare_64x4 --name gpt-timing "${COMMON[@]}" --log-interval 1000 --max-steps 10 > /dev/null 2>&1
   GPT="$WORK/gpt-timing"
 fi
 
@@ -54,16 +55,36 @@ group_run() {
   "${args[@]}" --name "$name-a" --name "$name-b"
 }
 
-# per_step NAME <command…>: runs it with --max-steps 10 and 40 and prints the difference / 30 in ms.
+# median_dt RUN LO HI: the median over steps LO … HI of the tool's own per-step "dt" log field in ms (for a
+# group, the sum of its runs' dt per step), from the train.log files of the run directories RUN*.
+median_dt() {
+  python3 - "$WORK" "$1" "$2" "$3" <<'PY'
+import glob, re, statistics, sys
+work, run, lo, hi = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+dt = {}
+for path in glob.glob(f"{work}/{run}*/train.log"):
+    for line in open(path):
+        m = re.search(r"type train \| step (\d+) .*\| dt ([0-9.]+)", line)
+        if m:
+            dt.setdefault(int(m.group(1)), []).append(float(m.group(2)))
+print(f"{1000 * statistics.median(sum(dt[k]) for k in range(lo, hi + 1) if k in dt):.2f}")
+PY
+}
+
+# per_step NAME <command…>: runs it with --max-steps 10 and 40 and records the difference / 30 in ms (the
+# issues' measure) as NAME; the 40-step run logs every step, and the median of its steps 11 … 40 is recorded
+# as "NAME (in-run median)": within one run it drifts less than the difference of two runs does.
 declare -A RESULT
 per_step() {
   local name=$1; shift
   local a b
   local run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
-  a=$(seconds "$@" --name "$run-10" --max-steps 10)
-  b=$(seconds "$@" --name "$run-40" --max-steps 40)
+  a=$(seconds "$@" --name "$run-10" --max-steps 10 --log-interval 1000)
+  b=$(seconds "$@" --name "$run-40" --max-steps 40 --log-interval 1)
   RESULT[$name]=$(echo "($b - $a) / 30 * 1000" | bc -l)
-  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (10 steps %.1f s, 40 steps %.1f s)\n' "$name" "${RESULT[$name]}" "$a" "$b"
+  RESULT["$name (in-run median)"]=$(median_dt "$run-40" 11 40)
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (10 steps %.1f s, 40 steps %.1f s; in-run median %.1f ms)\n' \
+    "$name" "${RESULT[$name]}" "$a" "$b" "${RESULT["$name (in-run median)"]}"
 }
 
 # epoch_batches: batches of 128 × 128 tokens in one pass over DATA's train shards (the loader's windows).
@@ -88,26 +109,13 @@ PY
 # steps E + 21 … E + 60 (later epochs) in ms; the first epoch's steps 21 … 60 are printed beside it.
 per_step_later() {
   local name=$1; shift
-  local e run first later
+  local e run first
   e=$(epoch_batches)
   run=${name%% *}; run=${run//[^a-z-]/}-$RANDOM
   seconds "$@" --name "$run" --max-steps $((e + 60)) --log-interval 1 > /dev/null
-  read -r first later < <(python3 - "$WORK" "$run" "$e" <<'PY'
-import glob, re, statistics, sys
-work, run, e = sys.argv[1], sys.argv[2], int(sys.argv[3])
-dt = {}
-for path in glob.glob(f"{work}/{run}*/train.log"):
-    for line in open(path):
-        m = re.search(r"type train \| step (\d+) .*\| dt ([0-9.]+)", line)
-        if m:
-            dt.setdefault(int(m.group(1)), []).append(float(m.group(2)))
-def median(lo, hi):
-    return 1000 * statistics.median(sum(dt[k]) for k in range(lo, hi + 1) if k in dt)  # a group: its runs together
-print(f"{median(21, 60):.2f} {median(e + 21, e + 60):.2f}")
-PY
-)
-  RESULT[$name]=$later
-  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (median step time; steps 21–60 of the first epoch: %.1f ms)\n' "$name" "$later" "$first"
+  first=$(median_dt "$run" 21 60)
+  RESULT[$name]=$(median_dt "$run" $((e + 21)) $((e + 60)))
+  [[ $JSON == 1 ]] || printf '%-58s %8.1f ms/step   (median step time; steps 21–60 of the first epoch: %.1f ms)\n' "$name" "${RESULT[$name]}" "$first"
 }
 
 [[ $JSON == 1 ]] || echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, batch 128 × 128 tokens"
