@@ -156,9 +156,24 @@ public enum TopKAutoencoderKernel {
     var offsets = [Int](repeating: 0, count: n + 1)
     var total = 0, r = 0
     for counts in blockCounts { for cnt in counts { total += cnt; r += 1; offsets[r] = total } }
-    let magnitudes = FeatureMagnitudes(rows: n, featureCount: f, offsets: offsets, indices: Array(blockIdx.joined()),
-                                       values: Array(blockVal.joined()), leadingShape: Array(x.shape.dropLast()))
+    let magnitudes = FeatureMagnitudes(rows: n, featureCount: f, offsets: offsets, indices: concatenated(blockIdx, total),
+                                       values: concatenated(blockVal, total), leadingShape: Array(x.shape.dropLast()))
     return Forward(centered: centered, reconstruction: recon, magnitudes: magnitudes, topKIndices: topIdx)
+  }
+
+  /// The blocks' arrays one after another (`total` elements in all), copied block by block: `Array(joined())`
+  /// walked the elements one at a time (1.3% of a TopK SAE step).
+  static func concatenated<T>(_ blocks: [[T]], _ total: Int) -> [T] {
+    [T](unsafeUninitializedCapacity: total) { buffer, count in
+      var at = 0
+      for block in blocks where !block.isEmpty {
+        precondition(at + block.count <= total, "TopK SAE: more sparse entries in the blocks than the \(total) counted")
+        block.withUnsafeBufferPointer { (buffer.baseAddress! + at).initialize(from: $0.baseAddress!, count: block.count) }
+        at += block.count
+      }
+      precondition(at == total, "TopK SAE: \(at) sparse entries in the blocks, \(total) counted")
+      count = at
+    }
   }
 
   /// row[j..<j+8] = ReLU(row[j..<j+8]) (as Swift.max(v, 0): NaN stays, −0 becomes 0); returns it.
