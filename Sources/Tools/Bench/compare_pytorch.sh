@@ -48,17 +48,20 @@ export BIN DATA GPT="$WORK/gpt-timing"
 
 swift_row() { ROWS=$1 "$HERE/step_times.sh" --json; }
 torch_row() { "$VENV/bin/python" "$HERE/pytorch_step.py" --threads 2 --rows "$1" --json; }
-bench_row() { "$BIN/bench" --only gpt --budget 3 --json 2> /dev/null; }
+bench_row() { "$BIN/bench" --only gpt --budget 3 --json 2> /dev/null || { echo "compare_pytorch: $BIN/bench --only gpt failed" >&2; return 1; }; }
 
 echo "[" > "$WORK/rounds.json"
 for ((r = 1; r <= ROUNDS; r++)); do
   [[ $JSON == 1 ]] || echo "# round $r of $ROUNDS ($(date -u +%H:%M:%S) UTC)" >&2
+  # Assignments, so that a failing row stops the script (set -e) with the row's own one-line error.
+  sg=$(swift_row gpt); tg=$(torch_row gpt); bg=$(bench_row)
+  ss=$(swift_row sae); ts=$(torch_row sae)
+  sc=$(swift_row staircase); tc=$(torch_row staircase)
+  sgr=$(swift_row group); stw=$(swift_row twin)
   {
     [[ $r == 1 ]] || echo ","
-    echo "{\"swift_gpt\": $(swift_row gpt), \"torch_gpt\": $(torch_row gpt), \"bench\": $(bench_row),"
-    echo " \"swift_sae\": $(swift_row sae), \"torch_sae\": $(torch_row sae),"
-    echo " \"swift_staircase\": $(swift_row staircase), \"torch_staircase\": $(torch_row staircase),"
-    echo " \"swift_group\": $(swift_row group), \"swift_twin\": $(swift_row twin)}"
+    echo "{\"swift_gpt\": $sg, \"torch_gpt\": $tg, \"bench\": $bg, \"swift_sae\": $ss, \"torch_sae\": $ts,"
+    echo " \"swift_staircase\": $sc, \"torch_staircase\": $tc, \"swift_group\": $sgr, \"swift_twin\": $stw}"
   } >> "$WORK/rounds.json"
 done
 echo "]" >> "$WORK/rounds.json"
