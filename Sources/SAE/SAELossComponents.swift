@@ -36,32 +36,27 @@ public struct SAELossComponents {
   public static func reconstructionLoss(_ x: Tensor, _ reconstruction: Variable) -> Variable {
     let r = reconstruction.value
     precondition(r.shape == x.shape, "reconstruction loss: x̂ \(r.shape) vs x \(x.shape)")
-    let c = x.shape.last ?? 1, rows = Swift.max(1, x.count / Swift.max(c, 1))
+    let c = x.shape.last ?? 1
     var rowSums = [Float](repeating: 0, count: x.count / Swift.max(c, 1))
     withExtendedLifetime((x, r)) {
       let px = x.unsafePointer, pr = r.unsafePointer
       rowSums.withUnsafeMutableBufferPointer { out in
         let po = out.baseAddress
         Parallel.forRanges(out.count, grain: 1024) { range in
-          for row in range {
-            let a = pr + row * c, b = px + row * c
-            var j = 0
-            var total: Float = 0
-            if VectorMath.vectorized && c >= 8 {
-              var acc = VectorMath.V()
-              while j + 8 <= c {
-                let d = VectorMath.load(a + j) - VectorMath.load(b + j)
-                acc += d * d
-                j += 8
-              }
-              total = acc.sum()
-            }
-            while j < c { let d = a[j] - b[j]; total += d * d; j += 1 }
-            po![row] = total
-          }
+          for row in range { po![row] = squaredError(pr + row * c, px + row * c, c) }
         }
       }
     }
+    return reconstructionLoss(x, reconstruction, rowSquaredErrors: rowSums)
+  }
+
+  /// The same loss from each row's Σ_c (x̂ − x)² computed beforehand with `squaredError` (a fused kernel's
+  /// by-product): the same bits as `reconstructionLoss(_:_:)`.
+  public static func reconstructionLoss(_ x: Tensor, _ reconstruction: Variable, rowSquaredErrors rowSums: [Float]) -> Variable {
+    let r = reconstruction.value
+    precondition(r.shape == x.shape, "reconstruction loss: x̂ \(r.shape) vs x \(x.shape)")
+    let c = x.shape.last ?? 1, rows = Swift.max(1, x.count / Swift.max(c, 1))
+    precondition(rowSums.count == x.count / Swift.max(c, 1), "reconstruction loss: \(rowSums.count) row sums for \(x.count / Swift.max(c, 1)) rows")
     var sum = 0.0
     for v in rowSums { sum += Double(v) }
     let loss = Tensor(scalar: Float(sum / Double(rows)))
@@ -85,6 +80,24 @@ public struct SAELossComponents {
     }
   }
 
+  /// Σ_j (a[j] − b[j])² over one row of c values: 8 lanes, then the lanes' sum, then the remainder in order.
+  @inline(__always)
+  public static func squaredError(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Int) -> Float {
+    var j = 0
+    var total: Float = 0
+    if VectorMath.vectorized && c >= 8 {
+      var acc = VectorMath.V()
+      while j + 8 <= c {
+        let d = VectorMath.load(a + j) - VectorMath.load(b + j)
+        acc += d * d
+        j += 8
+      }
+      total = acc.sum()
+    }
+    while j < c { let d = a[j] - b[j]; total += d * d; j += 1 }
+    return total
+  }
+
   /// (mean L2 norm, mean L1 norm) of the rows of x [..., C]: each row's sums in 8 lanes (rows split over the
   /// threads), the means over rows in Double in row order (the same bits on any number of cores).
   public static func inputNorms(_ x: Tensor) -> (l2: Float, l1: Float) {
@@ -97,46 +110,57 @@ public struct SAELossComponents {
         l1Rows.withUnsafeMutableBufferPointer { o1 in
           let p2 = o2.baseAddress!, p1 = o1.baseAddress!, px = p.baseAddress!
           Parallel.forRanges(rows, grain: 1024) { range in
-            for r in range {
-              let row = px + r * c
-              var j = 0
-              var s2: Float = 0, s1: Float = 0
-              if VectorMath.vectorized && c >= 8 {
-                // Two passes over the row (in L1), one per sum: with both sums in one loop the compiler took the
-                // lanes of |v| apart one by one (scalar ands and shuffles, 3% of a TopK SAE step).
-                var a2 = VectorMath.V(), a1 = VectorMath.V()
-                while j + 8 <= c {
-                  let v = VectorMath.load(row + j)
-                  a2 += v * v
-                  j += 8
-                }
-                s2 = a2.sum()
-                var i = 0
-                while i + 8 <= c {
-                  a1 += unsafeBitCast(unsafeBitCast(VectorMath.load(row + i), to: SIMD8<UInt32>.self) & 0x7fff_ffff,
-                                      to: VectorMath.V.self)  // |v|
-                  i += 8
-                }
-                s1 = a1.sum()
-              }
-              while j < c {
-                s2 += row[j] * row[j]
-                s1 += Swift.abs(row[j])
-                j += 1
-              }
-              p2[r] = s2.squareRoot()
-              p1[r] = s1
-            }
+            for r in range { (p2[r], p1[r]) = rowNorms(px + r * c, c) }
           }
         }
       }
     }
+    return inputNorms(rowL2: l2Rows, rowL1: l1Rows)
+  }
+
+  /// The means of per-row norms computed beforehand with `rowNorms` (a fused kernel's by-product): the same
+  /// bits as `inputNorms(_:)`.
+  public static func inputNorms(rowL2: [Float], rowL1: [Float]) -> (l2: Float, l1: Float) {
+    precondition(rowL2.count == rowL1.count, "input norms: \(rowL2.count) L2 rows vs \(rowL1.count) L1 rows")
+    let rows = rowL2.count
+    guard rows > 0 else { return (0, 0) }
     var l2 = 0.0, l1 = 0.0
     for r in 0..<rows {
-      l2 += Double(l2Rows[r])
-      l1 += Double(l1Rows[r])
+      l2 += Double(rowL2[r])
+      l1 += Double(rowL1[r])
     }
     return (Float(l2 / Double(rows)), Float(l1 / Double(rows)))
+  }
+
+  /// (L2 norm, L1 norm) of one row of c values: each sum in 8 lanes, then the lanes' sum, then the remainder.
+  @inline(__always)
+  public static func rowNorms(_ row: UnsafePointer<Float>, _ c: Int) -> (l2: Float, l1: Float) {
+    var j = 0
+    var s2: Float = 0, s1: Float = 0
+    if VectorMath.vectorized && c >= 8 {
+      // Two passes over the row (in L1), one per sum: with both sums in one loop the compiler took the
+      // lanes of |v| apart one by one (scalar ands and shuffles, 3% of a TopK SAE step).
+      var a2 = VectorMath.V(), a1 = VectorMath.V()
+      while j + 8 <= c {
+        let v = VectorMath.load(row + j)
+        a2 += v * v
+        j += 8
+      }
+      s2 = a2.sum()
+      var i = 0
+      while i + 8 <= c {
+        a1 += unsafeBitCast(unsafeBitCast(VectorMath.load(row + i), to: SIMD8<UInt32>.self) & 0x7fff_ffff,
+                            to: VectorMath.V.self)  // |v|
+        i += 8
+      }
+      s1 = a1.sum()
+    }
+    while j < c {
+      s2 += row[j] * row[j]
+      s1 += Swift.abs(row[j])
+      j += 1
+    }
+    return (s2.squareRoot(), s1)
   }
 
   /// A constant zero scalar.

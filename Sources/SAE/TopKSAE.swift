@@ -107,8 +107,9 @@ public final class TopKSAE: SparseAutoencoder {
                                              trainable: live, needs: needs)
       return [r.x.map { $0.reshaped(px.shape) }, r.wEnc, r.bEnc, r.wDec, r.bDec]
     }
-    let norms = SAELossComponents.inputNorms(input)
-    let losses = SAELossComponents(reconstruct: SAELossComponents.reconstructionLoss(x.value, recon),
+    // The kernel computed each token's squared error and input norms as it went (no further passes over x and x̂).
+    let norms = SAELossComponents.inputNorms(rowL2: fw.rowL2, rowL1: fw.rowL1)
+    let losses = SAELossComponents(reconstruct: SAELossComponents.reconstructionLoss(x.value, recon, rowSquaredErrors: fw.rowSquaredErrors),
                                    sparsity: SAELossComponents.zero, aux: SAELossComponents.zero,
                                    l0: fw.magnitudes.l0, xNorm: norms.l2, xL1: norms.l1)
     let m = fw.magnitudes

@@ -223,4 +223,38 @@ import Testing
     #expect(counts.contains { $0 > 10 }, "some row keeps a tie beyond k")
     #expect(counts.contains { $0 < 10 }, "some row has fewer than k positives")
   }
+
+  /// At the presets' width C = 64 the kernel decodes each row in registers and computes each token's squared
+  /// error and input norms as it goes: the reconstruction, the loss and the norms must be the very bits of the
+  /// general path (x̂ = b_dec + Σ v·W_dec[j] entry by entry, `reconstructionLoss(_:_:)`, `inputNorms(_:)`), over
+  /// row blocks with a remainder.
+  @Test func presetWidthDecodesAndLossesMatchTheGeneralPathBitForBit() {
+    var g = RandomGenerator(seed: 21)
+    let c = 64, f = 512
+    let sae = TopKSAE(key: SAEKey(layer: 1, hookPoint: .act), featureCount: f, embeddingSize: c, k: 10, generator: &g)
+    Self.randomize(Self.parameters(sae).map(\.1), seed: 22)
+    let input = Self.input([3, 200, c], seed: 23)  // 600 rows: two full row blocks and a remainder
+    let out = withNoGrad { sae(Variable(input)) }
+    let m = out.magnitudes
+    var expected = [Float](repeating: 0, count: m.rows * c)
+    let wd = sae.wDec.value.scalars, bd = sae.bDec.value.scalars
+    for r in 0..<m.rows {
+      for e in 0..<c { expected[r * c + e] = bd[e] }
+      for q in m.offsets[r]..<m.offsets[r + 1] {
+        let j = Int(m.indices[q])
+        wd.withUnsafeBufferPointer { w in
+          expected.withUnsafeMutableBufferPointer { o in
+            VectorMath.axpy(m.values[q], w.baseAddress! + j * c, o.baseAddress! + r * c, c)
+          }
+        }
+      }
+    }
+    #expect(out.reconstruction.value.scalars.map(\.bitPattern) == expected.map(\.bitPattern), "x̂ equals the entry-by-entry decode")
+    let loss = withNoGrad { SAELossComponents.reconstructionLoss(input, Variable(out.reconstruction.value)) }
+    #expect(out.losses.reconstruct.value.scalar.bitPattern == loss.value.scalar.bitPattern, "reconstruction loss")
+    let norms = SAELossComponents.inputNorms(input.reshaped([-1, c]))
+    #expect(out.losses.xNorm.bitPattern == norms.l2.bitPattern && out.losses.xL1.bitPattern == norms.l1.bitPattern, "input norms")
+    #expect(out.losses.l0 == 10)
+    Self.compare(sae, input, label: "C 64, F 512, k 10")
+  }
 }

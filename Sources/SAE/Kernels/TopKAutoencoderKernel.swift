@@ -18,6 +18,10 @@ public enum TopKAutoencoderKernel {
     public var magnitudes: FeatureMagnitudes
     /// The k selected indices per token, [N, k].
     public var topKIndices: [Int32]
+    /// Per token, Σ_c (x̂ − x)² (`SAELossComponents.squaredError`), for the reconstruction loss.
+    public var rowSquaredErrors: [Float]
+    /// Per token, the input's L2 and L1 norms (`SAELossComponents.rowNorms`), for the logged input norms.
+    public var rowL2: [Float], rowL1: [Float]
   }
 
   /// Row chunks of the backward, each with its own weight-gradient accumulators (at most; fewer below 256 rows
@@ -25,11 +29,11 @@ public enum TopKAutoencoderKernel {
   static let partitions = 8
 
   /// Rows per block of the encoder product.
-  static let rowBlock = 128
+  public static let rowBlock = 256
 
   /// x [N, C]; wEnc [C, Fmax]; wDec [Fmax, C]; uses the first `featureCount` features.
   public static func forward(x: Tensor, wEnc: Tensor, bEnc: Tensor, wDec: Tensor, bDec: Tensor,
-                             featureCount f: Int, k: Int) -> Forward {
+                             featureCount f: Int, k: Int, rowBlock: Int = TopKAutoencoderKernel.rowBlock) -> Forward {
     let c = x.shape.last!, n = x.count / c, fmax = wEnc.shape[1]
     precondition(wEnc.shape == [c, fmax] && wDec.shape == [fmax, c] && bEnc.shape == [f] && bDec.shape == [c] && f <= fmax,
                  "TopK SAE: shapes x \(x.shape), W_enc \(wEnc.shape), W_dec \(wDec.shape), b_enc \(bEnc.shape), b_dec \(bDec.shape) with F \(f)")
@@ -37,6 +41,10 @@ public enum TopKAutoencoderKernel {
     var centered = Tensor(uninitialized: [n, c])
     var recon = Tensor(uninitialized: [n, c])
     var topIdx = [Int32](repeating: 0, count: n * k)
+    // Per-token loss inputs, each row written by the block that holds it.
+    let pse = UnsafeMutablePointer<Float>.allocate(capacity: n), pl2 = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    let pl1 = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { pse.deallocate(); pl2.deallocate(); pl1.deallocate() }
     let blocks = (n + rowBlock - 1) / rowBlock
     // Per-block sparse results, concatenated afterwards.
     var blockIdx = [[Int32]](repeating: [], count: blocks)
@@ -61,6 +69,7 @@ public enum TopKAutoencoderKernel {
                 for b in range {
                   let r0 = b * rowBlock, r1 = Swift.min(n, r0 + rowBlock), m = r1 - r0
                   for r in r0..<r1 {
+                    (pl2[r], pl1[r]) = SAELossComponents.rowNorms(px + r * c, c)
                     var j = 0
                     while VectorMath.vectorized && j + 8 <= c {
                       VectorMath.store(VectorMath.load(px + r * c + j) - VectorMath.load(pbd + j), pc + r * c + j)
@@ -108,12 +117,12 @@ public enum TopKAutoencoderKernel {
                       if vals[0] > 0 {
                         let t = Swift.max(vals[k - 1], Float.leastNonzeroMagnitude)
                         for q in 0..<count where candidateValues[q] >= t {
-                          let v = candidateValues[q]
                           idx.append(candidates[q])
-                          val.append(v)
-                          accumulate(v, pwd + Int(candidates[q]) * c, out, c)
+                          val.append(candidateValues[q])
                         }
+                        decode(idx, val, from: before, pwd, out, c)
                       }
+                      pse[r0 + i] = SAELossComponents.squaredError(out, px + (r0 + i) * c, c)
                       counts.append(idx.count - before)
                       continue
                     }
@@ -141,6 +150,7 @@ public enum TopKAutoencoderKernel {
                         }
                       }
                     }
+                    pse[r0 + i] = SAELossComponents.squaredError(out, px + (r0 + i) * c, c)
                     counts.append(idx.count - before)
                   }
                   bi[b] = idx
@@ -158,7 +168,9 @@ public enum TopKAutoencoderKernel {
     for counts in blockCounts { for cnt in counts { total += cnt; r += 1; offsets[r] = total } }
     let magnitudes = FeatureMagnitudes(rows: n, featureCount: f, offsets: offsets, indices: concatenated(blockIdx, total),
                                        values: concatenated(blockVal, total), leadingShape: Array(x.shape.dropLast()))
-    return Forward(centered: centered, reconstruction: recon, magnitudes: magnitudes, topKIndices: topIdx)
+    return Forward(centered: centered, reconstruction: recon, magnitudes: magnitudes, topKIndices: topIdx,
+                   rowSquaredErrors: Array(UnsafeBufferPointer(start: pse, count: n)),
+                   rowL2: Array(UnsafeBufferPointer(start: pl2, count: n)), rowL1: Array(UnsafeBufferPointer(start: pl1, count: n)))
   }
 
   /// The blocks' arrays one after another (`total` elements in all), copied block by block: `Array(joined())`
@@ -183,6 +195,35 @@ public enum TopKAutoencoderKernel {
     let r = v.replacing(with: 0, where: v .<= 0)
     VectorMath.store(r, row + j)
     return r
+  }
+
+  /// out[0..<c] += Σ_e val[e]·W_dec[idx[e]] over the entries e ≥ `from`, one after another in their order
+  /// (the same sums as `accumulate` per entry). At C = 64 the row stays in eight vector registers for all the
+  /// entries instead of passing through memory once per entry.
+  @inline(__always)
+  static func decode(_ idx: [Int32], _ val: [Float], from: Int, _ w: UnsafePointer<Float>,
+                     _ out: UnsafeMutablePointer<Float>, _ c: Int) {
+    guard from < idx.count else { return }
+    guard VectorMath.vectorized && c == 64 else {
+      for e in from..<idx.count { accumulate(val[e], w + Int(idx[e]) * c, out, c) }
+      return
+    }
+    typealias V = VectorMath.V
+    var a0 = VectorMath.load(out), a1 = VectorMath.load(out + 8), a2 = VectorMath.load(out + 16), a3 = VectorMath.load(out + 24)
+    var a4 = VectorMath.load(out + 32), a5 = VectorMath.load(out + 40), a6 = VectorMath.load(out + 48), a7 = VectorMath.load(out + 56)
+    idx.withUnsafeBufferPointer { ib in
+      val.withUnsafeBufferPointer { vb in
+        for e in from..<ib.count {
+          let r = w + Int(ib[e]) * 64, v = V(repeating: vb[e])
+          a0 = a0 + v * VectorMath.load(r); a1 = a1 + v * VectorMath.load(r + 8)
+          a2 = a2 + v * VectorMath.load(r + 16); a3 = a3 + v * VectorMath.load(r + 24)
+          a4 = a4 + v * VectorMath.load(r + 32); a5 = a5 + v * VectorMath.load(r + 40)
+          a6 = a6 + v * VectorMath.load(r + 48); a7 = a7 + v * VectorMath.load(r + 56)
+        }
+      }
+    }
+    VectorMath.store(a0, out); VectorMath.store(a1, out + 8); VectorMath.store(a2, out + 16); VectorMath.store(a3, out + 24)
+    VectorMath.store(a4, out + 32); VectorMath.store(a5, out + 40); VectorMath.store(a6, out + 48); VectorMath.store(a7, out + 56)
   }
 
   /// out[0..<c] += v·w[0..<c].
