@@ -191,14 +191,18 @@ struct ProcessReliabilityTests {
       try Self.expectSameTraining(run, checkpoints.appendingPathComponent("whole"), files: Self.gptFiles)
     }
     // A second signal ends the process at once, mid-step (steps of accumulated micro-batches of 8 sequences,
-    // about four times a step above each, made to last at least half a second), leaving the last complete
-    // resume state (written after every step here), from which the run continues.
+    // about four times a step above each, made to last at least a second), leaving the last complete
+    // resume state (written after every step here), from which the run continues. Both signals must land
+    // inside a step: the first is sent a fifth of a second after a resume state appears, once the next step
+    // is under way (sent at the step boundary itself, it can reach the stop check before the next step
+    // starts, and the run then stops normally before the second arrives).
     let run = checkpoints.appendingPathComponent("twice")
-    let accumulation = Swift.max(4, Int((0.5 / (4 * stepSeconds)).rounded(.up)))
+    let accumulation = Swift.max(8, Int((1.0 / (4 * stepSeconds)).rounded(.up)))
     let args = w.trainGPT("twice", checkpoints: checkpoints, maxSteps: 60)
       + ["--batch-size", "8", "--gradient-accumulation-steps", "\(accumulation)", "--eval-interval", "1"]
     let p = try ToolProcess.Running("train-gpt", args, log: w.log("twice"))
     #expect(ToolProcess.waitUntil(seconds: 120) { ResumeStore(runDirectory: run).exists })
+    usleep(200_000)
     p.signal(SIGINT)
     #expect(ToolProcess.waitUntil(seconds: 60) { ((try? String(contentsOf: p.err, encoding: .utf8)) ?? "").contains("SIGINT received:") })
     p.signal(SIGINT)
