@@ -75,10 +75,15 @@ python3 - "$WORK/rounds.json" "$later" "$JSON" "$(lscpu | sed -n 's/^Model name:
 import json, statistics, sys
 rounds, later, as_json, cpu = json.load(open(sys.argv[1])), json.loads(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 env = rounds[0]["bench"]["environment"]
+def one(d, in_run):  # the one value of a step_times.sh --json row of that kind; anything else stops the script
+    found = [v for k, v in d.items() if k.endswith("(in-run median)") == in_run]
+    if len(found) != 1:
+        sys.exit(f"compare_pytorch.sh: a step_times.sh row has {len(found)} {'in-run medians' if in_run else 'tool-level times'}: {sorted(d)}")
+    return found[0]
 def tool(d):  # a step_times.sh --json object of one row: its tool-level time, and its in-run median
-    return next(v for k, v in d.items() if not k.endswith("(in-run median)"))
+    return one(d, False)
 def median_of_run(d):
-    return next((v for k, v in d.items() if k.endswith("(in-run median)")), tool(d))
+    return one(d, True)
 def bench_step(b):
     return next(x["milliseconds"] for x in b["results"] if x["name"].startswith("gpt ascii_64x4 train step"))
 def ratios(s, t, bench):
