@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Tensor
+@testable import Tensor
 
 /// Fused and vectorised kernels against their plain reference versions.
 @Suite struct KernelTests {
@@ -107,6 +107,61 @@ import Tensor
     let qkv = Ref.random([1, 6, 12], seed: 85)
     let (y, _) = AttentionKernel.forward(qkv, heads: 2)
     #expect(Ref.maxAbsDiff(y.slice(axis: 1, 0..<1).scalars, qkv.slice(axis: 1, 0..<1).slice(axis: 2, 8..<12).scalars) < 1e-6)
+  }
+
+  /// The scores from Kᵀ (a plain product) and from K's rows (a product with B transposed) are the same bits at
+  /// the head sizes that may take Kᵀ (`AttentionKernel.transposedKeysMaxHeadSize`), with and without the
+  /// probabilities kept, for both softmaxes, with whatever OpenBLAS core runs the test; `headForward` takes
+  /// the one its core is fastest with.
+  @Test(arguments: [(37, 8), (128, 16), (100, 16), (77, 24)])
+  func attentionScoresFromTransposedKeysAreTheSameBits(length t: Int, headSize hs: Int) {
+    let heads = 2, c = heads * hs
+    let qkv = Ref.random([1, t, 3 * c], seed: UInt64(7 * t + hs), low: -2, high: 2)
+    let base = qkv.scalars
+    var kt = [Float](repeating: 0, count: hs * t)
+    for h in 0..<heads {
+      for j in 0..<t { for d in 0..<hs { kt[d * t + j] = base[j * 3 * c + c + h * hs + d] } }
+      for keep in [false, true] {
+        for exact in [false, true] {
+          var outs = [[Float]](repeating: [Float](repeating: 0, count: t * c), count: 3)
+          var probs = [[Float]](repeating: [Float](repeating: 0, count: t * t), count: 3)
+          for path in 0..<3 {
+            base.withUnsafeBufferPointer { b in
+              let q = b.baseAddress! + h * hs, k = q + c, v = q + 2 * c
+              withUnsafeTemporaryAllocation(of: Float.self, capacity: 32 * t) { scratch in
+                outs[path].withUnsafeMutableBufferPointer { o in
+                  probs[path].withUnsafeMutableBufferPointer { p in
+                    let pp = keep ? p.baseAddress! : nil, out = o.baseAddress! + h * hs
+                    switch path {
+                    case 0:
+                      AttentionKernel.headRows(q: q, k: k, keysTransposed: nil, v: v, stride: 3 * c, length: t, headSize: hs,
+                                               rowBlock: 32, out: out, outStride: c, probabilities: pp,
+                                               scratch: scratch.baseAddress!, exactSoftmax: exact)
+                    case 1:
+                      kt.withUnsafeBufferPointer { ktb in
+                        AttentionKernel.headRows(q: q, k: k, keysTransposed: ktb.baseAddress!, v: v, stride: 3 * c, length: t,
+                                                 headSize: hs, rowBlock: 32, out: out, outStride: c, probabilities: pp,
+                                                 scratch: scratch.baseAddress!, exactSoftmax: exact)
+                      }
+                    default:
+                      AttentionKernel.headForward(q: q, k: k, v: v, stride: 3 * c, length: t, headSize: hs, rowBlock: 32,
+                                                  out: out, outStride: c, probabilities: pp, scratch: scratch.baseAddress!,
+                                                  exactSoftmax: exact)
+                    }
+                  }
+                }
+              }
+            }
+          }
+          let label = "t \(t), head size \(hs), head \(h), probabilities kept \(keep), exact \(exact), core \(BLAS.coreName)"
+          #expect(outs[1].map(\.bitPattern) == outs[0].map(\.bitPattern), "Kᵀ against K's rows: \(label)")
+          #expect(outs[2].map(\.bitPattern) == outs[0].map(\.bitPattern), "headForward: \(label)")
+          if keep { #expect(probs[1].map(\.bitPattern) == probs[0].map(\.bitPattern), "probabilities: \(label)") }
+          // Not vacuous: the head's outputs are written.
+          #expect(outs[0].contains { $0 != 0 })
+        }
+      }
+    }
   }
 
   // MARK: GELU

@@ -5,7 +5,8 @@ import Tensor
 ///
 /// Forward: pre = (x − b_dec)·W_enc[:, :F] + b_enc (sgemm on row blocks, reading a slice of a wider shared
 /// W_enc through its leading dimension); ReLU; keep entries ≥ the row's k-th largest value (ties keep more
-/// than k); x̂ = Σ_active f_j·W_dec[j] + b_dec. Backward: gradients of every input from dx̂, computed from
+/// than k); x̂ = Σ_active f_j·W_dec[j] + b_dec; per token, Σ(x̂ − x)² and the input's norms for the loss, while
+/// the row is in cache. Backward: gradients of every input from dx̂, computed from
 /// the active (token, feature) pairs only — O(tokens · k · C) instead of O(tokens · F · C).
 public enum TopKAutoencoderKernel {
   /// Forward results and what backward needs.
@@ -31,13 +32,15 @@ public enum TopKAutoencoderKernel {
   /// Rows per block of the encoder product.
   public static let rowBlock = 256
 
-  /// x [N, C]; wEnc [C, Fmax]; wDec [Fmax, C]; uses the first `featureCount` features.
+  /// x [N, C]; wEnc [C, Fmax]; wDec [Fmax, C]; uses the first `featureCount` features; the encoder product runs
+  /// on blocks of `rowBlock` rows (128, 256 and 512 give the same bits with OpenBLAS's SkylakeX kernels).
   public static func forward(x: Tensor, wEnc: Tensor, bEnc: Tensor, wDec: Tensor, bDec: Tensor,
                              featureCount f: Int, k: Int, rowBlock: Int = TopKAutoencoderKernel.rowBlock) -> Forward {
     let c = x.shape.last!, n = x.count / c, fmax = wEnc.shape[1]
     precondition(wEnc.shape == [c, fmax] && wDec.shape == [fmax, c] && bEnc.shape == [f] && bDec.shape == [c] && f <= fmax,
                  "TopK SAE: shapes x \(x.shape), W_enc \(wEnc.shape), W_dec \(wDec.shape), b_enc \(bEnc.shape), b_dec \(bDec.shape) with F \(f)")
     precondition(k >= 1 && k <= f, "TopK SAE: k \(k) outside 1...\(f)")
+    precondition(rowBlock >= 1, "TopK SAE: row block \(rowBlock) must be at least 1")
     var centered = Tensor(uninitialized: [n, c])
     var recon = Tensor(uninitialized: [n, c])
     var topIdx = [Int32](repeating: 0, count: n * k)

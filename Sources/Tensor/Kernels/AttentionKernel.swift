@@ -63,6 +63,19 @@ public enum AttentionKernel {
     return y
   }
 
+  /// Whether the scores of heads of at most `transposedKeysMaxHeadSize` take K's rows transposed once per head
+  /// (Kᵀ [hs, T], a plain product Q·Kᵀ) rather than K's rows as they lie (a product with B transposed): the
+  /// plain product takes OpenBLAS's small-matrix kernels where it has them, which the transposed one at head
+  /// size 16 does not. One layer's attention forward at shakespeare_64x4 sizes took 7.8–8.7 against 8.9–9.7 ms
+  /// with SkylakeX and 6.1 against 9.3 ms with Cooperlake; with the cores that lack them (Haswell, Zen,
+  /// Prescott) it took 5% longer, for the copy, so those keep K's rows.
+  public static let transposesKeys = ["SkylakeX", "Cooperlake"].contains(BLAS.coreName)
+
+  /// The largest head size whose scores take Kᵀ (`transposesKeys`). Up to it, the two products give the same
+  /// bits (checked at head sizes 8, 16 and 24 with SkylakeX and Cooperlake, where OpenBLAS 0.3.21 sums
+  /// both in one chain per element); from 32 on, its small-matrix kernel sums in another order.
+  public static let transposedKeysMaxHeadSize = 24
+
   /// One head of one sequence on raw pointers, the forward every attention of the toolkit runs (the autograd
   /// node, inference, the attribution paths): out[i] = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j, scale = 1/√hs,
   /// for `length` positions whose q, k and v rows are `stride` apart; out rows are `outStride` apart. Rows
@@ -75,6 +88,28 @@ public enum AttentionKernel {
                                  length t: Int, headSize hs: Int, rowBlock: Int, out: UnsafeMutablePointer<Float>,
                                  outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
                                  scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
+    guard transposesKeys && hs <= transposedKeysMaxHeadSize else {
+      headRows(q: q, k: k, keysTransposed: nil, v: v, stride: ld, length: t, headSize: hs, rowBlock: rowBlock, out: out,
+               outStride: ldo, probabilities: probabilities, scratch: scratch, exactSoftmax: exactSoftmax)
+      return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: hs * t) { buffer in
+      let kt = buffer.baseAddress!  // Kᵀ [hs, T]
+      for j in 0..<t {
+        let row = k + j * ld
+        for d in 0..<hs { kt[d * t + j] = row[d] }
+      }
+      headRows(q: q, k: k, keysTransposed: kt, v: v, stride: ld, length: t, headSize: hs, rowBlock: rowBlock, out: out,
+               outStride: ldo, probabilities: probabilities, scratch: scratch, exactSoftmax: exactSoftmax)
+    }
+  }
+
+  /// `headForward`'s row blocks, the scores from K's rows or from Kᵀ [hs, T] when given.
+  @inline(__always)
+  static func headRows(q: UnsafePointer<Float>, k: UnsafePointer<Float>, keysTransposed kt: UnsafePointer<Float>?,
+                       v: UnsafePointer<Float>, stride ld: Int, length t: Int, headSize hs: Int, rowBlock: Int,
+                       out: UnsafeMutablePointer<Float>, outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
+                       scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
     let scale = 1 / Float(hs).squareRoot()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     var r0 = 0
@@ -83,8 +118,13 @@ public enum AttentionKernel {
       // Rows r0..<r1 of this head's probabilities.
       let p = probabilities.map { $0 + r0 * t } ?? scratch!
       // S[r0..<r1, 0..<r1] = scale · Q[r0..<r1] · K[0..<r1]ᵀ
-      BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
-                       a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
+      if let kt {
+        BLAS.sgemmSerial(transposeA: false, transposeB: false, m: r1 - r0, n: r1, k: hs, alpha: scale,
+                         a: q + r0 * ld, lda: ld, b: kt, ldb: t, c: p, ldc: t)
+      } else {
+        BLAS.sgemmSerial(transposeA: false, transposeB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
+                         a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
+      }
       for row in r0..<r1 {
         let pr = p + (row - r0) * t
         if exactSoftmax { SoftmaxKernel.softmaxRow(pr, pr, row + 1) } else { SoftmaxKernel.softmaxFiniteRow(pr, pr, row + 1) }
