@@ -196,6 +196,18 @@ extension BenchSuite {
   func saeStep(preset: String, label: String, sparsity: Float? = nil) throws -> BenchResult {
     let data = try BenchSuite.syntheticData(tokens: batch * t * 4 + 1)
     defer { try? FileManager.default.removeItem(at: data) }
+    let trainer = try saeTrainer(preset: preset, data: data, sparsity: sparsity)
+    var step = 0
+    let seconds = measure(warmup: 2, minRuns: 5, budget: Swift.max(budget, 3)) {
+      step += 1
+      _ = try! trainer.trainStep(step: step, learningRate: 1e-3)
+    }
+    return row("\(label) train step B\(batch)", seconds: seconds, note: String(format: "%.0f tokens/s", Double(batch * t) / seconds))
+  }
+
+  /// A trainer of SAE preset `preset` on a random GPT (seed 1) and the synthetic corpus at `data`, with every
+  /// sparsity coefficient set to `sparsity` when given.
+  func saeTrainer(preset: String, data: URL, sparsity: Float? = nil, name: String = "ck") throws -> ConcurrentSAETrainer {
     guard var config = SAETrainingConfig.preset(preset) else { throw ValidationError("unknown SAE preset \(preset)") }
     config.dataDir = data.path
     config.batchSize = batch
@@ -203,14 +215,35 @@ extension BenchSuite {
       config.lossCoefficients.sparsity = [Float](repeating: sparsity, count: SAETrainingConfig.sparsityCount(for: try config.model()))
     }
     let gpt = try GPT(config: try config.model().architecture(), seed: 1)
-    let trainer = try ConcurrentSAETrainer(config: config, gpt: gpt, checkpointsDirectory: data.appendingPathComponent("ck"),
-                                           seed: 1, echo: false)
-    var step = 0
-    let seconds = measure(warmup: 2, minRuns: 5, budget: Swift.max(budget, 3)) {
+    return try ConcurrentSAETrainer(config: config, gpt: gpt, checkpointsDirectory: data.appendingPathComponent(name),
+                                    seed: 1, echo: false)
+  }
+
+  /// The JSAE step with the Jacobian term (λ `sparsity`) and without it (λ 0), measured alternately step by step in
+  /// this process, so that the machine's drift falls on both alike; the second row's note gives their ratio.
+  func jsaeStepPair(preset: String, sparsity: Float) throws -> [BenchResult] {
+    let data = try BenchSuite.syntheticData(tokens: batch * t * 4 + 1)
+    defer { try? FileManager.default.removeItem(at: data) }
+    let withJ = try saeTrainer(preset: preset, data: data, sparsity: sparsity, name: "ck-j")
+    let without = try saeTrainer(preset: preset, data: data, sparsity: 0, name: "ck-0")
+    var step = 0, timesJ: [Double] = [], times0: [Double] = []
+    let start = now()
+    while step < 2 + 5 || (now() - start < 2 * Swift.max(budget, 3) && step < 200) {
       step += 1
-      _ = try! trainer.trainStep(step: step, learningRate: 1e-3)
+      let t0 = now()
+      _ = try withJ.trainStep(step: step, learningRate: 1e-3)
+      let t1 = now()
+      _ = try without.trainStep(step: step, learningRate: 1e-3)
+      let t2 = now()
+      if step > 2 { timesJ.append(t1 - t0); times0.append(t2 - t1) }
     }
-    return row("\(label) train step B\(batch)", seconds: seconds, note: String(format: "%.0f tokens/s", Double(batch * t) / seconds))
+    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+    let (mJ, m0) = (median(timesJ), median(times0))
+    return [row("JSAE \(preset) λ \(sparsity) train step B\(batch) (alternating)", seconds: mJ,
+                note: String(format: "fastest %.1f ms", timesJ.min()! * 1e3)),
+            row("JSAE \(preset) λ 0 train step B\(batch) (alternating)", seconds: m0,
+                note: String(format: "fastest %.1f ms; λ > 0 / λ 0 = %.2f× (medians), %.2f× (fastest)", times0.min()! * 1e3,
+                             mJ / m0, timesJ.min()! / times0.min()!))]
   }
 
   /// A sparsified model of SAE preset `preset` on a frozen random GPT, a random token batch and the clean

@@ -19,8 +19,8 @@ struct BenchCommand: ParsableCommand {
       were chosen.
       """)
 
-  @Option(help: "Comma-separated groups to run: sgemm, kernels, ceilings, gpt, sae.")
-  var only: String = "sgemm,kernels,ceilings,gpt,sae"
+  @Option(help: "Comma-separated groups to run: sgemm, kernels, ceilings, gpt, sae (the TopK SAE step and its parts), jsae (the JSAE step and the Jacobian term's parts).")
+  var only: String = "sgemm,kernels,ceilings,gpt,sae,jsae"
 
   @Option(help: "Batch size for kernels and training steps.")
   var batchSize: Int = 128
@@ -33,9 +33,9 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     let groups = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-    let known: Set<String> = ["sgemm", "kernels", "ceilings", "gpt", "sae"]
+    let known: Set<String> = ["sgemm", "kernels", "ceilings", "gpt", "sae", "jsae"]
     if let bad = groups.first(where: { !known.contains($0) }) {
-      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, ceilings, gpt, sae)")
+      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, ceilings, gpt, sae, jsae)")
     }
     var results: [BenchResult] = []
     let peak = sgemmRate(2048, 2048, 2048)
@@ -49,7 +49,9 @@ struct BenchCommand: ParsableCommand {
     if groups.contains("sae") {
       results.append(try suite.saeStep(preset: "topk.shakespeare_64x4", label: "SAE topk.shakespeare_64x4 (5 × TopK 512)"))
       results += try suite.saeStepParts(preset: "topk.shakespeare_64x4")
-      results.append(try suite.saeStep(preset: "jsae.shakespeare_64x4", label: "JSAE jsae.shakespeare_64x4 (4 pairs, λ 1e-3)", sparsity: 1e-3))
+    }
+    if groups.contains("jsae") {
+      results += try suite.jsaeStepPair(preset: "jsae.shakespeare_64x4", sparsity: 1e-3)
       results += try suite.jsaeStepParts(preset: "jsae.shakespeare_64x4")
     }
     report(results, peak: peak.gflops)
