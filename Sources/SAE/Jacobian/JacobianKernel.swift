@@ -172,7 +172,7 @@ struct JacobianKernel {
     let aRows: UnsafeMutablePointer<UnsafePointer<Float>>        // [k_out] rows of P (A_t)
     let bRows: UnsafeMutablePointer<UnsafePointer<Float>>        // [k_in] rows of B_t
     let outRows: UnsafeMutablePointer<UnsafeMutablePointer<Float>> // [max(k_out, k_in)] rows of dP or dB
-    let splat: UnsafeMutablePointer<SIMD4<Float>>                // [k_out · k_in] broadcast entries of S
+    let coefficients: UnsafeMutablePointer<Float>                // [k_out · k_in] entries of S or Sᵀ, row by row
     let bBlock: UnsafeMutablePointer<Float> // [tokenBlock · k_in, W]
     let db: UnsafeMutablePointer<Float>     // [k_in, W]
     let j: UnsafeMutablePointer<Float>      // [k_out, k_in]
@@ -211,7 +211,7 @@ struct JacobianKernel {
       aRows = .allocate(capacity: kOut)
       bRows = .allocate(capacity: kIn)
       outRows = .allocate(capacity: Swift.max(kOut, kIn))
-      splat = .allocate(capacity: kOut * kIn)
+      coefficients = .allocate(capacity: kOut * kIn)
       bBlock = .allocate(capacity: tb * kIn * w)
       db = .allocate(capacity: kIn * w)
       j = .allocate(capacity: kOut * kIn)
@@ -227,7 +227,7 @@ struct JacobianKernel {
       aRows.deallocate()
       bRows.deallocate()
       outRows.deallocate()
-      splat.deallocate()
+      coefficients.deallocate()
       for ptr in [bBlock, db, j, s, gr, y1, y2, xBlock, zBlock] { ptr.deallocate() }
     }
 
@@ -306,10 +306,10 @@ struct JacobianKernel {
       // dA = S · B added into the rows of dP; dB = Sᵀ · A.
       for o in 0..<kOut { outRows[o] = dP + Int(outs[o]) * w }
       JacobianMicroKernels.combine(s, rowStep: kIn, step: 1, bRows, count: kIn, outRows, m: kOut, width: w, accumulate: true,
-                                   splat: splat)
+                                   coefficients: coefficients)
       for i in 0..<kIn { outRows[i] = db + i * w }
       JacobianMicroKernels.combine(s, rowStep: 1, step: kIn, aRows, count: kOut, outRows, m: kIn, width: w, accumulate: false,
-                                   splat: splat)
+                                   coefficients: coefficients)
       if skip {
         let dDirect = acc.dDirect!
         for i in 0..<kIn { let o = dDirect + Int(ins[i]) * c; VectorMath.add(o, db + i * w + h, o, c) }
@@ -337,21 +337,27 @@ struct JacobianKernel {
     // Row helpers, 8 lanes at a time with a scalar tail.
     typealias V = VectorMath.V
 
-    /// out = u ⊙ v (out may alias u).
+    typealias W16 = JacobianMicroKernels.W16
+
+    /// out = u ⊙ v (out may alias u). Elementwise, so the vector width does not change a bit.
     @inline(__always)
     static func multiply(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
       var m = 0
-      while VectorMath.vectorized && m + 8 <= n { VectorMath.store(VectorMath.load(u + m) * VectorMath.load(v + m), out + m); m += 8 }
+      while VectorMath.vectorized && m + 16 <= n {
+        JacobianMicroKernels.store(JacobianMicroKernels.load(u + m) * JacobianMicroKernels.load(v + m), out + m)
+        m += 16
+      }
       while m < n { out[m] = u[m] * v[m]; m += 1 }
     }
 
-    /// out += u ⊙ v.
+    /// out += u ⊙ v (elementwise).
     @inline(__always)
     static func multiplyAdd(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
       var m = 0
-      while VectorMath.vectorized && m + 8 <= n {
-        VectorMath.store(VectorMath.load(out + m) + VectorMath.load(u + m) * VectorMath.load(v + m), out + m)
-        m += 8
+      while VectorMath.vectorized && m + 16 <= n {
+        JacobianMicroKernels.store(JacobianMicroKernels.load(out + m) + JacobianMicroKernels.load(u + m) * JacobianMicroKernels.load(v + m),
+                                   out + m)
+        m += 16
       }
       while m < n { out[m] += u[m] * v[m]; m += 1 }
     }
