@@ -13,8 +13,10 @@
 #                       analysed like the final one; files under */replication/.
 #   NATIVE=0|1          1 (the default): build the tools for this machine's CPU, with
 #                       "-Xswiftc -target-cpu -Xswiftc native" (AVX2 / AVX-512 encodings in the Swift kernels instead
-#                       of baseline x86-64's SSE; the same bits, a faster step: see the README's Benchmarks), into
-#                       .build-native; 0: the baseline build `swift build -c release` makes, into .build.
+#                       of baseline x86-64's SSE; the same bits, a faster step: see the README's Benchmarks), plus
+#                       "-Xswiftc -DGPTCIRCUITS_AVX512" where /proc/cpuinfo lists avx512f (the Jacobian kernels'
+#                       blocking for 32 vector registers), into .build-native; 0: the baseline build
+#                       `swift build -c release` makes, into .build.
 #   SCRATCH_PATH=DIR    SwiftPM build directory (default by NATIVE); the tools are DIR/release/<tool>, built
 #                       with `swift build -c release` when one is missing or older than a source (REBUILD=1
 #                       always rebuilds).
@@ -43,7 +45,11 @@ cd "$SCALAR_ROOT"
 QUICK="${QUICK:-0}"
 NATIVE="${NATIVE:-1}"
 case "$NATIVE" in
-  1) SWIFT_BUILD_FLAGS="${SWIFT_BUILD_FLAGS--Xswiftc -target-cpu -Xswiftc native}"; SCRATCH_PATH="${SCRATCH_PATH:-.build-native}" ;;
+  1) # On a CPU with AVX-512 the native code has 32 vector registers of 16 floats, which the Jacobian kernels'
+     # blocking uses when GPTCIRCUITS_AVX512 is defined (the same bits either way).
+     NATIVE_FLAGS="-Xswiftc -target-cpu -Xswiftc native"
+     grep -qw avx512f /proc/cpuinfo 2> /dev/null && NATIVE_FLAGS="$NATIVE_FLAGS -Xswiftc -DGPTCIRCUITS_AVX512"
+     SWIFT_BUILD_FLAGS="${SWIFT_BUILD_FLAGS-$NATIVE_FLAGS}"; SCRATCH_PATH="${SCRATCH_PATH:-.build-native}" ;;
   0) SCRATCH_PATH="${SCRATCH_PATH:-.build}" ;;
   *) echo "NATIVE must be 0 or 1, got '$NATIVE'" >&2; exit 1 ;;
 esac

@@ -19,6 +19,18 @@ enum JacobianMicroKernels {
   @inline(__always) static func load(_ p: UnsafePointer<Float>) -> W16 { UnsafeRawPointer(p).loadUnaligned(as: W16.self) }
   @inline(__always) static func store(_ v: W16, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: W16.self) }
 
+  /// Whether this build's code has 32 vector registers of 16 floats (AVX-512), as the compilation condition
+  /// `GPTCIRCUITS_AVX512` says: `scripts/build-tools.sh` passes `-Xswiftc -DGPTCIRCUITS_AVX512` beside
+  /// `-target-cpu native` on CPUs with AVX-512. It only chooses how many dot products and output columns
+  /// share a pass, which changes no bit: with 32 registers, blocks of 2×4 dot products and combine passes of
+  /// 64 columns; otherwise (baseline SSE, AVX2: a 16-lane accumulator takes four or two of 16 registers)
+  /// blocks of 2×1 and passes of 16 columns, which keep the accumulators in registers.
+  #if GPTCIRCUITS_AVX512
+  static let wideRegisters = true
+  #else
+  static let wideRegisters = false
+  #endif
+
   /// The sum of the 16 lanes, by halves: (lanes 0–7 + lanes 8–15), then 4, 2 and 1.
   @inline(__always) static func reduce(_ v: W16) -> Float {
     let a = v.lowHalf + v.highHalf
@@ -28,22 +40,22 @@ enum JacobianMicroKernels {
   }
 
   /// J[a, b] = A[a] · B[b] for a < mOut, b < mIn; rows `a` and `b` of width W; J [mOut, mIn] row-major.
-  /// Blocks of 2 rows of A by 4, 2 or 1 rows of B share their loads.
+  /// Blocks of 2 rows of A by 4, 2 or 1 rows of B (by 1 without `wideRegisters`) share their loads.
   static func abT(_ a: UnsafePointer<UnsafePointer<Float>>, mOut: Int, _ b: UnsafePointer<UnsafePointer<Float>>, mIn: Int,
                   width w: Int, _ j: UnsafeMutablePointer<Float>) {
     var r = 0
     while r + 2 <= mOut {
       let j0 = j + r * mIn, j1 = j0 + mIn
       var c = 0
-      while c + 4 <= mIn {
+      while Self.wideRegisters && c + 4 <= mIn {
         dot2x4(a[r], a[r + 1], b + c, w, j0 + c, j1 + c)
         c += 4
       }
-      if c + 2 <= mIn {
+      if Self.wideRegisters && c + 2 <= mIn {
         dot2x2(a[r], a[r + 1], b[c], b[c + 1], w, j0 + c, j1 + c)
         c += 2
       }
-      if c < mIn { (j0[c], j1[c]) = dot2x1(a[r], a[r + 1], b[c], w) }
+      while c < mIn { (j0[c], j1[c]) = dot2x1(a[r], a[r + 1], b[c], w); c += 1 }
       r += 2
     }
     if r < mOut {
@@ -162,13 +174,13 @@ enum JacobianMicroKernels {
     if r < m { combine1(coefficients + r * count, x, count: count, out[r], width: w, accumulate: accumulate) }
   }
 
-  /// Two output rows at once, 64 columns per pass, then 16, then one at a time (each input row chunk is loaded
-  /// once for both).
+  /// Two output rows at once, 64 columns per pass (with `wideRegisters`), then 16, then one at a time (each input
+  /// row chunk is loaded once for both).
   @inline(__always)
   static func combine2(_ c0: UnsafePointer<Float>, _ c1: UnsafePointer<Float>, _ x: UnsafePointer<UnsafePointer<Float>>, count: Int,
                        _ o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>, width w: Int, accumulate: Bool) {
     var m = 0
-    while VectorMath.vectorized && m + 64 <= w {
+    while Self.wideRegisters && VectorMath.vectorized && m + 64 <= w {
       var a0 = W16(), a1 = W16(), a2 = W16(), a3 = W16(), b0 = W16(), b1 = W16(), b2 = W16(), b3 = W16()
       if accumulate {
         a0 = load(o0 + m); a1 = load(o0 + m + 16); a2 = load(o0 + m + 32); a3 = load(o0 + m + 48)
@@ -209,12 +221,12 @@ enum JacobianMicroKernels {
     }
   }
 
-  /// One output row, 64 columns per pass, then 16, then one at a time.
+  /// One output row, 64 columns per pass (with `wideRegisters`), then 16, then one at a time.
   @inline(__always)
   static func combine1(_ c0: UnsafePointer<Float>, _ x: UnsafePointer<UnsafePointer<Float>>, count: Int,
                        _ o0: UnsafeMutablePointer<Float>, width w: Int, accumulate: Bool) {
     var m = 0
-    while VectorMath.vectorized && m + 64 <= w {
+    while Self.wideRegisters && VectorMath.vectorized && m + 64 <= w {
       var a0 = W16(), a1 = W16(), a2 = W16(), a3 = W16()
       if accumulate { a0 = load(o0 + m); a1 = load(o0 + m + 16); a2 = load(o0 + m + 32); a3 = load(o0 + m + 48) }
       for i in 0..<count {
