@@ -249,7 +249,10 @@ struct JacobianKernel {
           BLAS.sgemmSerial(transposeA: false, transposeB: true, m: (end - start) * kIn, n: h, k: c, a: xBlock, lda: c,
                            b: wFc!, ldb: c, c: bBlock, ldc: w)
         }
-        for t in start..<end { total += token(t, b: bBlock + (t - start) * kIn * w, blockRow: (t - start) * kIn) }
+        // The diagonal mode reads each token's rows from the block's sgemm output; the others build them per
+        // token, in the same k_in × W rows every time, which stay in the core's first-level cache.
+        let perToken = mode == .diagonal ? kIn * w : 0
+        for t in start..<end { total += token(t, b: bBlock + (t - start) * perToken, blockRow: (t - start) * kIn) }
         if acc.dDirect != nil, mode == .diagonal {
           // dX = (g ⊙ dB_MLP) · W_cfc for the block; W_dec rows get d_t ⊙ dX.
           let rows = (end - start) * kIn
