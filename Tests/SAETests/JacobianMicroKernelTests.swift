@@ -42,6 +42,31 @@ import Tensor
     (0..<rows).map { UnsafePointer(base + $0 * width) }
   }
 
+  /// `combine` on row-major x [count, width] into out [m, width] (in place), coefficients read at
+  /// coef[r·rowStep + i·step].
+  static func runCombine(_ coef: [Float], rowStep: Int, step: Int, _ x: [Float], count: Int, _ out: inout [Float], m: Int,
+                         width: Int, accumulate: Bool) {
+    var x = x
+    var scratch = [Float](repeating: 0, count: m * count)
+    x.withUnsafeMutableBufferPointer { xp in
+      let xRows = rowPointers(xp.baseAddress!, rows: count, width: width)
+      out.withUnsafeMutableBufferPointer { op in
+        let outRows = (0..<m).map { op.baseAddress! + $0 * width }
+        coef.withUnsafeBufferPointer { cp in
+          xRows.withUnsafeBufferPointer { xr in
+            outRows.withUnsafeBufferPointer { orows in
+              scratch.withUnsafeMutableBufferPointer { sp in
+                JacobianMicroKernels.combine(cp.baseAddress!, rowStep: rowStep, step: step, xr.baseAddress!, count: count,
+                                             orows.baseAddress!, m: m, width: width, accumulate: accumulate,
+                                             coefficients: sp.baseAddress!)
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   @Test(arguments: [(256, 10, 7), (320, 7, 10), (37, 3, 5), (15, 1, 3), (64, 5, 1), (17, 2, 2)])
   func abTFollowsItsSummationOrder(_ shape: (Int, Int, Int)) {
     let (width, mOut, mIn) = shape
@@ -77,27 +102,10 @@ import Tensor
     // Coefficients laid out with rowStep = count + 2 and step = 1, so the gather skips entries.
     let rowStep = count + 2
     let coef = Self.values(m * rowStep, seed: 3)
-    var x = Self.values(count * width, seed: 4)
+    let x = Self.values(count * width, seed: 4)
     let start = Self.values(m * width, seed: 5)
     var out = start
-    var scratch = [Float](repeating: 0, count: m * count)
-    x.withUnsafeMutableBufferPointer { xp in
-      let xRows = Self.rowPointers(xp.baseAddress!, rows: count, width: width)
-      out.withUnsafeMutableBufferPointer { op in
-        let outRows = (0..<m).map { op.baseAddress! + $0 * width }
-        coef.withUnsafeBufferPointer { cp in
-          xRows.withUnsafeBufferPointer { xr in
-            outRows.withUnsafeBufferPointer { orows in
-              scratch.withUnsafeMutableBufferPointer { sp in
-                JacobianMicroKernels.combine(cp.baseAddress!, rowStep: rowStep, step: 1, xr.baseAddress!, count: count,
-                                             orows.baseAddress!, m: m, width: width, accumulate: accumulate,
-                                             coefficients: sp.baseAddress!)
-              }
-            }
-          }
-        }
-      }
-    }
+    Self.runCombine(coef, rowStep: rowStep, step: 1, x, count: count, &out, m: m, width: width, accumulate: accumulate)
     var mismatches = 0
     for r in 0..<m {
       for col in 0..<width {
@@ -113,26 +121,9 @@ import Tensor
   @Test func combineTransposedGather() {
     let width = 48, m = 3, count = 4
     let coef = Self.values(count * m, seed: 6)  // [count, m]: entry (r, i) at i·m + r
-    var x = Self.values(count * width, seed: 7)
+    let x = Self.values(count * width, seed: 7)
     var out = [Float](repeating: 0, count: m * width)
-    var scratch = [Float](repeating: 0, count: m * count)
-    x.withUnsafeMutableBufferPointer { xp in
-      let xRows = Self.rowPointers(xp.baseAddress!, rows: count, width: width)
-      out.withUnsafeMutableBufferPointer { op in
-        let outRows = (0..<m).map { op.baseAddress! + $0 * width }
-        coef.withUnsafeBufferPointer { cp in
-          xRows.withUnsafeBufferPointer { xr in
-            outRows.withUnsafeBufferPointer { orows in
-              scratch.withUnsafeMutableBufferPointer { sp in
-                JacobianMicroKernels.combine(cp.baseAddress!, rowStep: 1, step: m, xr.baseAddress!, count: count,
-                                             orows.baseAddress!, m: m, width: width, accumulate: false,
-                                             coefficients: sp.baseAddress!)
-              }
-            }
-          }
-        }
-      }
-    }
+    Self.runCombine(coef, rowStep: 1, step: m, x, count: count, &out, m: m, width: width, accumulate: false)
     var mismatches = 0
     for r in 0..<m {
       for col in 0..<width {
