@@ -138,17 +138,17 @@ public enum JacobianSparsity {
     let wFc = mlp.cFc.weight.value, wProj = mlp.cProj.weight.value   // [H, C], [C, H]
     let h = wFc.shape[0]
     let x = cleanMLPInput.reshaped([n, c])
-    let hidden: Tensor
+    let g: Tensor
     if let cleanHidden {
       precondition(cleanHidden.count == n * h, "Jacobian sparsity: hidden \(cleanHidden.shape) for \(n) tokens of width \(h)")
-      hidden = cleanHidden.reshaped([n, h])
+      g = cleanHidden.reshaped([n, h]).geluDerivative()
     } else {
-      hidden = linear(x, wFc, mlp.cFc.bias?.value)
+      g = hiddenGeluDerivative(x, wFc, mlp.cFc.bias?.value)
     }
     let wDec = inSAE.wDec.value, wEnc = outSAE.wEnc.value
     let kernel = JacobianKernel(
       tokens: n, kIn: inSAE.k, kOut: outSAE.k, hidden: h, inIndices: inIndices.scalars, outIndices: outIndices.scalars,
-      g: hidden.geluDerivative(), p: Tensor.matmul(wEnc, wProj, transposeA: true), wDec: wDec,
+      g: g, p: Tensor.matmul(wEnc, wProj, transposeA: true), wDec: wDec,
       input: .projected(q: Tensor.matmul(wDec, wFc, transposeB: true)), skip: false,
       scale: 1 / Float(inSAE.k * inSAE.k))
     return Problem(kernel: kernel) { r in
@@ -201,6 +201,34 @@ public enum JacobianSparsity {
       return (decoderGradient(r),
               Tensor.matmul(wProj, dP.slice(axis: 1, 0..<h), transposeB: true) + dP.slice(axis: 1, h..<(h + c)).transposed())
     }
+  }
+
+  /// Rows per block of `hiddenGeluDerivative`: the GPT's inference forward's row group (2 × 128 positions), so that
+  /// c_fc is the same product with the same bits, and a block's hidden rows (256 KB at H = 256) stay in cache.
+  static let hiddenRowBlock = 256
+
+  /// gelu′(x · W_fcᵀ + b_fc) [N, H] for x [N, C], W_fc [H, C], one block of rows at a time on each core: the bias
+  /// copied into the block's rows, the product added onto it, gelu′ taken in place while the block is in cache
+  /// (the values of `linear(x, W_fc, b_fc).geluDerivative()`, without the whole-batch hidden layer in memory).
+  static func hiddenGeluDerivative(_ x: Tensor, _ wFc: Tensor, _ bFc: Tensor?) -> Tensor {
+    let n = x.shape[0], c = x.shape[1], h = wFc.shape[0]
+    precondition(wFc.shape == [h, c] && (bFc == nil || bFc!.shape == [h]), "Jacobian sparsity: c_fc \(wFc.shape) for inputs of width \(c)")
+    var g = Tensor(uninitialized: [n, h])
+    let pg = g.unsafeMutablePointer(), rows = hiddenRowBlock
+    withExtendedLifetime((x, wFc, bFc)) {
+      let px = x.unsafePointer, pw = wFc.unsafePointer, pb = bFc?.unsafePointer
+      Parallel.forRanges((n + rows - 1) / rows, grain: 1) { blocks in
+        for block in blocks {
+          let lo = block * rows, m = Swift.min(rows, n - lo)
+          let out = pg + lo * h                                             // [m, H]
+          if let pb { for i in 0..<m { (out + i * h).update(from: pb, count: h) } }
+          BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: h, k: c, a: px + lo * c, lda: c, b: pw, ldb: c,
+                           beta: pb == nil ? 0 : 1, c: out, ldc: h)
+          GELUKernel.derivative(out, out, m * h)
+        }
+      }
+    }
+    return g
   }
 
   /// x [N, in] · Wᵀ (+ b), W [out, in].
