@@ -337,10 +337,8 @@ struct JacobianKernel {
       return Double(sum)
     }
 
-    // Row helpers, 8 lanes at a time with a scalar tail.
+    // Row helpers with a scalar tail: the elementwise ones 16 lanes at a time, the others 8.
     typealias V = VectorMath.V
-
-    typealias W16 = JacobianMicroKernels.W16
 
     /// out = u ⊙ v (out may alias u). Elementwise, so the vector width does not change a bit.
     @inline(__always)
