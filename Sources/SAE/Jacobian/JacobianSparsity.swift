@@ -207,8 +207,8 @@ public enum JacobianSparsity {
   /// c_fc is the same product with the same bits, and a block's hidden rows (256 KB at H = 256) stay in cache.
   static let hiddenRowBlock = 256
 
-  /// gelu′(x · W_fcᵀ + b_fc) [N, H] for x [N, C], W_fc [H, C], one block of rows at a time on each core: the bias
-  /// copied into the block's rows, the product added onto it, gelu′ taken in place while the block is in cache
+  /// gelu′(x · W_fcᵀ + b_fc) [N, H] for x [N, C], W_fc [H, C], one block of rows at a time on each core: c_fc as
+  /// the GPT's inference forward runs it (`LinearKernel.rows`), gelu′ taken in place while the block is in cache
   /// (the values of `linear(x, W_fc, b_fc).geluDerivative()`, without the whole-batch hidden layer in memory).
   static func hiddenGeluDerivative(_ x: Tensor, _ wFc: Tensor, _ bFc: Tensor?) -> Tensor {
     let n = x.shape[0], c = x.shape[1], h = wFc.shape[0]
@@ -221,9 +221,7 @@ public enum JacobianSparsity {
         for block in blocks {
           let lo = block * rows, m = Swift.min(rows, n - lo)
           let out = pg + lo * h                                             // [m, H]
-          if let pb { for i in 0..<m { (out + i * h).update(from: pb, count: h) } }
-          BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: h, k: c, a: px + lo * c, lda: c, b: pw, ldb: c,
-                           beta: pb == nil ? 0 : 1, c: out, ldc: h)
+          LinearKernel.rows(px + lo * c, rows: m, inFeatures: c, weight: pw, bias: pb, outFeatures: h, out)
           GELUKernel.derivative(out, out, m * h)
         }
       }

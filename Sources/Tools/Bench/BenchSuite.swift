@@ -237,7 +237,6 @@ extension BenchSuite {
       let t2 = now()
       if step > 2 { timesJ.append(t1 - t0); times0.append(t2 - t1) }
     }
-    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
     let (mJ, m0) = (median(timesJ), median(times0))
     return [row("JSAE \(preset) λ \(sparsity) train step B\(batch) (alternating)", seconds: mJ,
                 note: String(format: "fastest %.1f ms", timesJ.min()! * 1e3)),

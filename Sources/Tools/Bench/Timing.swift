@@ -22,8 +22,7 @@ func measureSpread(warmup: Int = 2, minRuns: Int = 5, budget: Double = 1.0, _ bo
     body()
     times.append(now() - t0)
   }
-  times.sort()
-  return (times[times.count / 2], times[0])
+  return (median(times), times.min()!)
 }
 
 /// One row of the benchmark report.
@@ -37,3 +36,6 @@ struct BenchResult: Codable {
   var fractionOfSgemm: Double?
   var note: String?
 }
+
+/// The middle value of `values` (the upper of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
