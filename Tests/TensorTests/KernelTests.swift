@@ -70,33 +70,38 @@ import Testing
     return d
   }
 
-  @Test(arguments: [(1, 1, 1, 4), (2, 5, 2, 8), (1, 33, 3, 12), (2, 40, 2, 4), (1, 7, 1, 2)])
+  /// Both paths (`AttentionKernel.fused`'s loops and the sgemm row blocks) at head sizes that take the 16-lane,
+  /// 8-lane and scalar column loops (2, 4, 6, 16, 24, 32) and lengths on and off the 4-row and 16-key blocks.
+  @Test(arguments: [(1, 1, 1, 4), (2, 5, 2, 8), (1, 33, 3, 12), (2, 40, 2, 4), (1, 7, 1, 2), (1, 37, 2, 48), (1, 130, 4, 64),
+                    (1, 20, 1, 32)])
   func attentionMatchesReference(b: Int, t: Int, heads: Int, c: Int) {
     let qkv = Ref.random([b, t, 3 * c], seed: UInt64(81 + t), low: -2, high: 2)
     let yRef = AttentionKernel.referenceForward(qkv, heads: heads)
     let dy = Ref.random([b, t, c], seed: 82)
     let dRef = KernelTests.referenceAttentionBackward(qkv, dy, heads: heads).map { Float($0) }
     var maxY: Float = 0, maxD: Float = 0
-    for block in Set([1, 7, 32, t]) {
-      let (y, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: block)
-      #expect(y.shape == [b, t, c])
-      // The inference path (no probabilities kept) makes the same calls: bit-identical output.
-      let inference = AttentionKernel.inference(qkv, heads: heads, rowBlock: block)
-      #expect(inference.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern), "inference rowBlock \(block)")
-      maxY = max(maxY, Ref.maxAbsDiff(y.scalars, yRef.scalars))
-      #expect(Ref.maxAbsDiff(y.scalars, yRef.scalars) < 2e-6, "forward rowBlock \(block)")
-      // probabilities: rows sum to one, zero above the diagonal
-      let p = cache.probabilities
-      #expect(p.shape == [b, heads, t, t])
-      for r in 0..<(b * heads * t) {
-        let i = r % t
-        let row = Array(p.scalars[(r * t)..<((r + 1) * t)])
-        #expect(abs(row.reduce(0, +) - 1) < 1e-5 && row[(i + 1)...].allSatisfy { $0 == 0 })
-      }
-      for backBlock in Set([1, 7, t]) {
-        let d = AttentionKernel.backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: backBlock)
-        maxD = max(maxD, Ref.maxAbsDiff(d.scalars, dRef))
-        #expect(Ref.maxAbsDiff(d.scalars, dRef) < 1e-5, "backward rowBlock \(block)/\(backBlock)")
+    for fused in [true, false] {
+      for block in Set([1, 7, 32, t]) {
+        let (y, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: block, fused: fused)
+        #expect(y.shape == [b, t, c])
+        // The inference path (no probabilities kept) makes the same calls: bit-identical output.
+        let inference = AttentionKernel.inference(qkv, heads: heads, rowBlock: block, fused: fused)
+        #expect(inference.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern), "inference rowBlock \(block) fused \(fused)")
+        maxY = max(maxY, Ref.maxAbsDiff(y.scalars, yRef.scalars))
+        #expect(Ref.maxAbsDiff(y.scalars, yRef.scalars) < 2e-6, "forward rowBlock \(block) fused \(fused)")
+        // probabilities: rows sum to one, zero above the diagonal
+        let p = cache.probabilities
+        #expect(p.shape == [b, heads, t, t])
+        for r in 0..<(b * heads * t) {
+          let i = r % t
+          let row = Array(p.scalars[(r * t)..<((r + 1) * t)])
+          #expect(abs(row.reduce(0, +) - 1) < 1e-5 && row[(i + 1)...].allSatisfy { $0 == 0 })
+        }
+        for backBlock in Set([1, 7, t]) {
+          let d = AttentionKernel.backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: backBlock, fused: fused)
+          maxD = max(maxD, Ref.maxAbsDiff(d.scalars, dRef))
+          #expect(Ref.maxAbsDiff(d.scalars, dRef) < 1e-5, "backward rowBlock \(block)/\(backBlock) fused \(fused)")
+        }
       }
     }
     KernelTests.record("attention b\(b) t\(t) h\(heads) c\(c)", [maxY, maxD])
@@ -111,7 +116,7 @@ import Testing
 
   /// The scores from Kᵀ (a plain product) and from K's rows (a product with B transposed) are the same bits at
   /// the head sizes that may take Kᵀ (`AttentionKernel.transposedKeysMaxHeadSize`), with and without the
-  /// probabilities kept, for both softmaxes, with whatever OpenBLAS core runs the test; `headForward` takes
+  /// probabilities kept, for both softmaxes, with whatever OpenBLAS core runs the test; `blasHeadForward` takes
   /// the one its core is fastest with.
   @Test(arguments: [(37, 8), (128, 16), (100, 16), (77, 24)])
   func attentionScoresFromTransposedKeysAreTheSameBits(length t: Int, headSize hs: Int) {
@@ -144,9 +149,9 @@ import Testing
                                                  scratch: scratch.baseAddress!, exactSoftmax: exact)
                       }
                     default:
-                      AttentionKernel.headForward(q: q, k: k, v: v, stride: 3 * c, length: t, headSize: hs, rowBlock: 32,
-                                                  out: out, outStride: c, probabilities: pp, scratch: scratch.baseAddress!,
-                                                  exactSoftmax: exact)
+                      AttentionKernel.blasHeadForward(q: q, k: k, v: v, stride: 3 * c, length: t, headSize: hs, rowBlock: 32,
+                                                      out: out, outStride: c, probabilities: pp, scratch: scratch.baseAddress!,
+                                                      exactSoftmax: exact)
                     }
                   }
                 }
@@ -155,7 +160,7 @@ import Testing
           }
           let label = "t \(t), head size \(hs), head \(h), probabilities kept \(keep), exact \(exact), core \(BLAS.coreName)"
           #expect(outs[1].map(\.bitPattern) == outs[0].map(\.bitPattern), "Kᵀ against K's rows: \(label)")
-          #expect(outs[2].map(\.bitPattern) == outs[0].map(\.bitPattern), "headForward: \(label)")
+          #expect(outs[2].map(\.bitPattern) == outs[0].map(\.bitPattern), "blasHeadForward: \(label)")
           if keep { #expect(probs[1].map(\.bitPattern) == probs[0].map(\.bitPattern), "probabilities: \(label)") }
           // Not vacuous: the head's outputs are written.
           #expect(outs[0].contains { $0 != 0 })

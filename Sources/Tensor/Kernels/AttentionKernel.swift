@@ -16,9 +16,14 @@ public enum AttentionKernel {
 
   /// y [B, T, C] and the cache for `backward`; `rowBlock` query rows are computed per block.
   public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> (Tensor, Cache) {
+    forward(qkv, heads: heads, rowBlock: rowBlock, fused: fused)
+  }
+
+  /// `forward` through `AttentionHeadKernel.forward` (`fused`) or the sgemm row blocks (for comparisons).
+  public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock, fused: Bool) -> (Tensor, Cache) {
     let (b, t, _) = dimensions(qkv, heads: heads)
     var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
-    let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer())
+    let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer(), fused: fused)
     return (y, Cache(probabilities: probs))
   }
 
@@ -26,7 +31,12 @@ public enum AttentionKernel {
   /// one [rowBlock, T] buffer, so the B·heads·T² probabilities are never written to memory. Bit-identical to
   /// `forward`'s y.
   public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
-    run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil)
+    inference(qkv, heads: heads, rowBlock: rowBlock, fused: fused)
+  }
+
+  /// `inference` through `AttentionHeadKernel.forward` (`fused`) or the sgemm row blocks (for comparisons).
+  public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock, fused: Bool) -> Tensor {
+    run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil, fused: fused)
   }
 
   /// (B, T, C) of qkv [B, T, 3C], checked against `heads`.
@@ -38,9 +48,9 @@ public enum AttentionKernel {
   }
 
   /// The forward pass; probabilities go to `probabilities` ([B, heads, T, T]) when given, else to a per-thread
-  /// block buffer. Block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0 of the buffer,
-  /// with the same leading dimension T, so both paths make identical calls.
-  static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?) -> Tensor {
+  /// block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0
+  /// of the buffer, with the same leading dimension T, so both paths make identical calls.
+  static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
     let hs = c / heads
     var y = Tensor(uninitialized: [b, t, c])
@@ -49,14 +59,19 @@ public enum AttentionKernel {
     withExtendedLifetime(qkv) {
       let base = qkv.unsafePointer
       Parallel.forRanges(b * heads, grain: 1) { range in
-        let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: blk * t) : nil
+        let scratch = pp == nil && !fused ? UnsafeMutablePointer<Float>.allocate(capacity: blk * t) : nil
         defer { scratch?.deallocate() }
         for bh in range {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs
-          headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
-                      out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
-                      scratch: scratch, exactSoftmax: false)
+          let out = py + bi * t * c + h * hs, probabilities = pp.map { $0 + bh * t * t }
+          if fused {
+            AttentionHeadKernel.forward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, out: out,
+                                        outStride: c, probabilities: probabilities, exactSoftmax: false)
+          } else {
+            blasHeadForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk, out: out,
+                            outStride: c, probabilities: probabilities, scratch: scratch, exactSoftmax: false)
+          }
         }
       }
     }
@@ -76,18 +91,39 @@ public enum AttentionKernel {
   /// both in one chain per element); from 32 on, its small-matrix kernel sums in another order.
   public static let transposedKeysMaxHeadSize = 24
 
+  /// Whether attention runs `AttentionHeadKernel`'s register-blocked loops (optimised builds) rather than the
+  /// row blocks of sgemm calls (`headRows`, `headBackward`): the same products in another summation order,
+  /// kept as the reference the fused loops are tested against and for debug builds, whose scalar loops would
+  /// be slow.
+  public static let fused = VectorMath.vectorized
+
   /// One head of one sequence on raw pointers, the forward every attention of the toolkit runs (the autograd
   /// node, inference, the attribution paths): out[i] = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j, scale = 1/√hs,
-  /// for `length` positions whose q, k and v rows are `stride` apart; out rows are `outStride` apart. Rows
-  /// are computed in blocks of `rowBlock` so that keys beyond a block's last row are never touched.
-  /// Probabilities go to `probabilities` ([length, length], zero above the diagonal) when given, else to
-  /// `scratch` ([rowBlock, length], reused per block). `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a
-  /// Double sum, as the attribution paths do), otherwise `softmaxFiniteRow` (the model's).
+  /// for `length` positions whose q, k and v rows are `stride` apart; out rows are `outStride` apart.
+  /// Probabilities go to `probabilities` ([length, length], zero above the diagonal) when given.
+  /// `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a Double sum, as the attribution paths do), otherwise
+  /// `softmaxFiniteRow` (the model's). With `fused` the head runs `AttentionHeadKernel.forward`; otherwise
+  /// rows are computed in sgemm blocks of `rowBlock` (keys beyond a block's last row are never touched),
+  /// their probabilities in `scratch` ([rowBlock, length]) when none are kept.
   @inline(__always)
   public static func headForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                                  length t: Int, headSize hs: Int, rowBlock: Int, out: UnsafeMutablePointer<Float>,
                                  outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
                                  scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
+    if fused {
+      AttentionHeadKernel.forward(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, out: out, outStride: ldo,
+                                  probabilities: probabilities, exactSoftmax: exactSoftmax)
+      return
+    }
+    blasHeadForward(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, rowBlock: rowBlock, out: out, outStride: ldo,
+                    probabilities: probabilities, scratch: scratch, exactSoftmax: exactSoftmax)
+  }
+
+  /// `headForward` in sgemm row blocks: the scores from Kᵀ where `transposesKeys`, else from K's rows.
+  static func blasHeadForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
+                              length t: Int, headSize hs: Int, rowBlock: Int, out: UnsafeMutablePointer<Float>,
+                              outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
+                              scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
     guard transposesKeys && hs <= transposedKeysMaxHeadSize else {
       headRows(q: q, k: k, keysTransposed: nil, v: v, stride: ld, length: t, headSize: hs, rowBlock: rowBlock, out: out,
                outStride: ldo, probabilities: probabilities, scratch: scratch, exactSoftmax: exactSoftmax)
@@ -139,58 +175,80 @@ public enum AttentionKernel {
     }
   }
 
-  /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking.
+  /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking (it only applies
+  /// without `fused`).
   public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache,
                               rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
+    backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: rowBlock, fused: fused)
+  }
+
+  /// `backward` through `AttentionHeadKernel.backward` (`fused`) or `headBackward`'s sgemm row blocks (for
+  /// comparisons).
+  public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache, rowBlock: Int = AttentionKernel.rowBlock,
+                              fused: Bool) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
+    precondition(cache.probabilities.shape == [b, heads, t, t], "attention backward: probabilities \(cache.probabilities.shape) do not match [\(b), \(heads), \(t), \(t)]")
     let hs = c / heads
-    let scale = 1 / Float(hs).squareRoot()
-    // Every element is written: blocks run last to first, and the last block (keys 0..<T) initialises dK and dV.
-    var dqkv = Tensor(uninitialized: qkv.shape)
+    var dqkv = Tensor(uninitialized: qkv.shape)  // every element is written by either path
     let pd = dqkv.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime((qkv, dy, cache.probabilities)) {
       let base = qkv.unsafePointer, pdy = dy.unsafePointer, pp = cache.probabilities.unsafePointer
       Parallel.forRanges(b * heads, grain: 1) { range in
-        let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
-        defer { dp.deallocate() }
+        let dp = fused ? nil : UnsafeMutablePointer<Float>.allocate(capacity: t * t)
+        defer { dp?.deallocate() }
         for bh in range {
           let bi = bh / heads, h = bh % heads
-          let q = base + bi * t * 3 * c + h * hs, k = q + c, v = q + 2 * c
-          let dq = pd + bi * t * 3 * c + h * hs, dk = dq + c, dv = dq + 2 * c
+          let q = base + bi * t * 3 * c + h * hs
+          let dq = pd + bi * t * 3 * c + h * hs
           let p = pp + bh * t * t
           let g = pdy + bi * t * c + h * hs
-          var r0 = ((t - 1) / blk) * blk
-          while r0 >= 0 {
-            let r1 = Swift.min(t, r0 + blk), m = r1 - r0
-            let accumulate: Float = r1 == t ? 0 : 1
-            // dP = dY · Vᵀ   [m, r1]
-            BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
-                       a: g + r0 * c, lda: c, b: v, ldb: 3 * c, c: dp, ldc: r1)
-            // dV[0..<r1] += Pᵀ · dY
-            BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
-                       a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: accumulate, c: dv, ldc: 3 * c)
-            // dS = P ⊙ (dP − Σ_j P·dP), causal entries only
-            for i in 0..<m {
-              let row = r0 + i
-              let pr = p + row * t, dr = dp + i * r1
-              let dot = VectorMath.dot(pr, dr, row + 1)
-              for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
-              if row + 1 < r1 { (dr + row + 1).update(repeating: 0, count: r1 - row - 1) }
-            }
-            // dQ[r0..<r1] = scale · dS · K[0..<r1]
-            BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: hs, k: r1, alpha: scale,
-                       a: dp, lda: r1, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
-            // dK[0..<r1] += scale · dSᵀ · Q[r0..<r1]
-            BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
-                       a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: accumulate, c: dk, ldc: 3 * c)
-            r0 -= blk
+          if let dp {
+            headBackward(q: q, dy: g, probabilities: p, length: t, headSize: hs, c: c, rowBlock: blk, dq: dq, scratch: dp)
+          } else {
+            AttentionHeadKernel.backward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, dy: g, gradientStride: c, probabilities: p,
+                                         length: t, headSize: hs, dq: dq, dk: dq + c, dv: dq + 2 * c)
           }
         }
       }
     }
     return dqkv
+  }
+
+  /// One head's backward in sgemm row blocks of `blk` query rows, last to first (the last block, keys 0..<T,
+  /// initialises dK and dV); q, dq of the packed [T, 3C] layout, dy rows `c` apart, scratch [T, T].
+  static func headBackward(q: UnsafePointer<Float>, dy g: UnsafePointer<Float>, probabilities p: UnsafePointer<Float>,
+                           length t: Int, headSize hs: Int, c: Int, rowBlock blk: Int, dq: UnsafeMutablePointer<Float>,
+                           scratch dp: UnsafeMutablePointer<Float>) {
+    let scale = 1 / Float(hs).squareRoot()
+    let k = q + c, v = q + 2 * c, dk = dq + c, dv = dq + 2 * c
+    var r0 = ((t - 1) / blk) * blk
+    while r0 >= 0 {
+      let r1 = Swift.min(t, r0 + blk), m = r1 - r0
+      let accumulate: Float = r1 == t ? 0 : 1
+      // dP = dY · Vᵀ   [m, r1]
+      BLAS.sgemmSerial(transposeA: false, transposeB: true, m: m, n: r1, k: hs,
+                       a: g + r0 * c, lda: c, b: v, ldb: 3 * c, c: dp, ldc: r1)
+      // dV[0..<r1] += Pᵀ · dY
+      BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m,
+                       a: p + r0 * t, lda: t, b: g + r0 * c, ldb: c, beta: accumulate, c: dv, ldc: 3 * c)
+      // dS = P ⊙ (dP − Σ_j P·dP), causal entries only
+      for i in 0..<m {
+        let row = r0 + i
+        let pr = p + row * t, dr = dp + i * r1
+        let dot = VectorMath.dot(pr, dr, row + 1)
+        for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
+        if row + 1 < r1 { (dr + row + 1).update(repeating: 0, count: r1 - row - 1) }
+      }
+      // dQ[r0..<r1] = scale · dS · K[0..<r1]
+      BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: hs, k: r1, alpha: scale,
+                       a: dp, lda: r1, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
+      // dK[0..<r1] += scale · dSᵀ · Q[r0..<r1]
+      BLAS.sgemmSerial(transposeA: true, transposeB: false, m: r1, n: hs, k: m, alpha: scale,
+                       a: dp, lda: r1, b: q + r0 * 3 * c, ldb: 3 * c, beta: accumulate, c: dk, ldc: 3 * c)
+      r0 -= blk
+    }
   }
 
   /// Plain reference forward in Double (loops, no BLAS).

@@ -79,13 +79,18 @@ struct BenchSuite {
     let attnFlops = 6 * 2 * Double(batch * heads) * Double(t * (t + 1) / 2) * Double(c / heads)
     out.append(row("attention fwd+bwd [\(batch), \(t), \(3 * c)] \(heads) heads", seconds: attnSeconds, flops: attnFlops,
                    note: "causal FLOPs"))
-    if ProcessInfo.processInfo.environment["BENCH_ATTENTION_BLOCKS"] != nil {
-      for blk in [16, 32, 64, 128] {
-        let fs = measure(budget: budget) { _ = AttentionKernel.forward(qkv, heads: heads, rowBlock: blk) }
-        let (_, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: blk)
-        let bs = measure(budget: budget) { _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache, rowBlock: blk) }
-        out.append(row("  attention rowBlock \(blk): fwd \(String(format: "%.2f", fs * 1e3)) ms, bwd", seconds: bs))
-      }
+    // Its parts, the fused loops beside the sgemm row blocks they replaced (`AttentionKernel.fused`).
+    let fwdFlops = attnFlops / 3, bwdFlops = attnFlops * 2 / 3
+    for fused in [true, false] {
+      let path = fused ? "fused" : "sgemm rows"
+      let inference = measure(budget: budget) { _ = AttentionKernel.inference(qkv, heads: heads, fused: fused) }
+      let forward = measure(budget: budget) { _ = AttentionKernel.forward(qkv, heads: heads, fused: fused) }
+      let (_, cache) = AttentionKernel.forward(qkv, heads: heads, fused: fused)
+      let backward = measure(budget: budget) { _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache, fused: fused) }
+      out.append(row("  \(path): fwd, probabilities not kept", seconds: inference, flops: fwdFlops))
+      out.append(row("  \(path): fwd, probabilities kept", seconds: forward, flops: fwdFlops,
+                     note: "+\(batch * heads * t * t * 4 / 1_000_000) MB written"))
+      out.append(row("  \(path): bwd", seconds: backward, flops: bwdFlops))
     }
     // Cross-entropy [B·T, V]
     let logits = Tensor.normal([n, vocab], generator: &g)
