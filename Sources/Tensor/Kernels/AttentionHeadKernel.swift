@@ -207,14 +207,20 @@ enum AttentionHeadKernel {
       let a8 = acc.lowHalf + acc.highHalf, a4 = a8.lowHalf + a8.highHalf, a2 = a4.lowHalf + a4.highHalf
       totals[r] = a2[0] + a2[1]
     }
+    // p = e · (1 / total); the exponentials' last vector holds zeros past n, so whole vectors of it are
+    // stored as they come, and zeros up to `end`.
     let inverses = 1 / totals
     for r in 0..<m {
       let sr = s + r * tp, pr = p + r * lp, n = n0 + r
       let inv = inverses[r], vi = L(repeating: inv)
       var j = 0
-      while VectorMath.vectorized && j + 16 <= n { store(load(sr + j) * vi, pr + j); j += 16 }
+      if VectorMath.vectorized {
+        let scaled = Swift.min(padded(n), end)
+        while j + 16 <= scaled { store(load(sr + j) * vi, pr + j); j += 16 }
+        while j + 16 <= end { store(L(), pr + j); j += 16 }
+      }
       while j < n { pr[j] = sr[j] * inv; j += 1 }
-      if end > n { (pr + n).update(repeating: 0, count: end - n) }
+      while j < end { pr[j] = 0; j += 1 }
     }
   }
 
