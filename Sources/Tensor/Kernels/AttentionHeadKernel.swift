@@ -3,11 +3,12 @@
 /// between the products, and no product goes through BLAS (at head size 16 and 128 positions each is a
 /// 4 × 128 × 16 product, far below the sizes sgemm's packing pays for).
 ///
-/// Two loops do all six products:
-/// - `products` (scores Q·Kᵀ, dP = dY·Vᵀ): vector lanes run over keys, each lane summing its head-size
+/// One loop, `weightedSums` (out[r] = Σ_i w[r, i] · x[i], four rows of weights sharing each row of x), does
+/// all six products:
+/// - scores Q·Kᵀ and dP = dY·Vᵀ (`products`): vector lanes run over keys, each lane summing its head-size
 ///   terms in order from a transposed copy of K or V;
-/// - `weightedSums` (P·V, dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dY): vector lanes run over the head dimension, each
-///   lane summing its terms in key (or query) order.
+/// - P·V, dQ = dS·K, dK = dSᵀ·Q and dV = Pᵀ·dY: vector lanes run over the head dimension, each lane summing
+///   its terms in key (or query) order.
 /// Each lane takes one multiply and one add per term, so the vector width never changes a bit: every build
 /// (baseline SSE, AVX2, AVX-512) and the scalar loops of debug builds give the same results.
 enum AttentionHeadKernel {
@@ -57,50 +58,12 @@ enum AttentionHeadKernel {
   }
 
   /// s[r, j] = alpha · Σ_d a[r, d] · bt[d, j] for r < m, j < n (n a multiple of 16): rows of a `lda` apart,
-  /// bt [hs, tp], rows of s `tp` apart. Each entry sums its hs terms in order.
+  /// bt [hs, tp], rows of s `tp` apart. Each entry sums its hs terms in order: `weightedSums` with the rows
+  /// of a as weights and the rows of bt as the summed rows.
   @inline(__always)
   static func products(_ a: UnsafePointer<Float>, lda: Int, rows m: Int, _ bt: UnsafePointer<Float>, padded tp: Int,
                        depth hs: Int, columns n: Int, alpha: Float, into s: UnsafeMutablePointer<Float>) {
-    var r = 0
-    if VectorMath.vectorized && m == 4 {
-      let a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda
-      var j = 0
-      while j < n {
-        var c0 = L(), c1 = L(), c2 = L(), c3 = L()
-        var b = bt + j
-        for d in 0..<hs {
-          let x: L = load(b)
-          c0 += L(repeating: a0[d]) * x
-          c1 += L(repeating: a1[d]) * x
-          c2 += L(repeating: a2[d]) * x
-          c3 += L(repeating: a3[d]) * x
-          b += tp
-        }
-        store(c0 * alpha, s + j)
-        store(c1 * alpha, s + tp + j)
-        store(c2 * alpha, s + 2 * tp + j)
-        store(c3 * alpha, s + 3 * tp + j)
-        j += 16
-      }
-      r = 4
-    }
-    while r < m {
-      let ar = a + r * lda, sr = s + r * tp
-      var j = 0
-      while VectorMath.vectorized && j < n {
-        var c = L()
-        for d in 0..<hs { c += L(repeating: ar[d]) * load(bt + d * tp + j) }
-        store(c * alpha, sr + j)
-        j += 16
-      }
-      while j < n {
-        var c: Float = 0
-        for d in 0..<hs { c += ar[d] * bt[d * tp + j] }
-        sr[j] = c * alpha
-        j += 1
-      }
-      r += 1
-    }
+    weightedSums(a, rowStride: lda, termStride: 1, rows: m, terms: hs, bt, ldx: tp, width: n, alpha: alpha, into: s, ldo: tp)
   }
 
   /// out[r, e] = alpha · Σ_{i<n} w[r·wr + i·wi] · x[i, e] for r < m, e < hs: rows of x `ldx` apart, rows of
