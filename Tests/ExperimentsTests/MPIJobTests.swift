@@ -248,15 +248,25 @@ struct MPIJobTests {
   }
 
   /// The default build (no trait) refuses to run as one of several ranks, with one line saying how to build.
+  /// Each rank's stderr is read from its own file (`--output-filename`): on mpirun's own stderr the ranks'
+  /// lines and mpirun's banner interleave, at times in the middle of a line.
   @Test func aToolBuiltWithoutTheTraitRefusesToRunUnderMpirun() throws {
     let plain = try ToolRunner.url("train-gpt")
     let root = try Self.workspace("plain")
     defer { try? FileManager.default.removeItem(at: root) }
-    let r = try MPITools.run(MPITools.mpirun!.path, MPITools.options + ["-np", "2", plain.path]
+    let outputs = root.appendingPathComponent("rank-output")
+    let r = try MPITools.run(MPITools.mpirun!.path, MPITools.options + ["--output-filename", outputs.path, "-np", "2", plain.path]
       + Self.gptArguments(root, name: "p", batch: 2, evalSteps: 2), timeout: 120)
     #expect(r.status != 0)
-    let lines = r.stderr.split(separator: "\n").filter { $0.contains("built without MPI support") }
-    #expect(lines.count == 2 && lines.allSatisfy { $0.contains("--traits MPI") }, "\(r.stderr)")
+    // <outputs>/<job>/rank.<n>/stderr, one per rank
+    let files = (FileManager.default.enumerator(atPath: outputs.path)?.compactMap { $0 as? String } ?? [])
+      .filter { $0.hasSuffix("/stderr") && $0.contains("rank.") }
+    #expect(files.count == 2, "\(files) \(r.stderr)")
+    for file in files {
+      let text = (try? String(contentsOf: outputs.appendingPathComponent(file), encoding: .utf8)) ?? ""
+      let lines = text.split(separator: "\n")
+      #expect(lines.count == 1 && lines[0].contains("built without MPI support") && lines[0].contains("--traits MPI"), "\(file): \(text)")
+    }
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/p").path))
   }
 
