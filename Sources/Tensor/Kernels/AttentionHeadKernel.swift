@@ -44,6 +44,15 @@ enum AttentionHeadKernel {
     }
   }
 
+  /// Q, K and V [t, hs] one after another from `packed` on: the head's rows copied out of the projections.
+  @inline(__always)
+  static func gatherHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
+                         length t: Int, headSize hs: Int, into packed: UnsafeMutablePointer<Float>) {
+    gather(q, stride: ld, length: t, headSize: hs, into: packed)
+    gather(k, stride: ld, length: t, headSize: hs, into: packed + t * hs)
+    gather(v, stride: ld, length: t, headSize: hs, into: packed + 2 * t * hs)
+  }
+
   /// xt [hs, tp] = packed [t, hs] transposed, zero in columns t..<tp.
   @inline(__always)
   static func transpose(_ packed: UnsafePointer<Float>, length t: Int, headSize hs: Int,
@@ -203,9 +212,7 @@ enum AttentionHeadKernel {
       let kt = vp + t * hs               // Kᵀ [hs, tp]
       let s = kt + hs * tp               // scores of the block's rows [blk, tp]
       let scratch = s + blk * tp         // their probabilities when none are kept [blk, tp]
-      gather(q, stride: ld, length: t, headSize: hs, into: qp)
-      gather(k, stride: ld, length: t, headSize: hs, into: kp)
-      gather(v, stride: ld, length: t, headSize: hs, into: vp)
+      gatherHead(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, into: qp)
       transpose(kp, length: t, headSize: hs, into: kt, padded: tp)
       var i0 = 0
       while i0 < t {
@@ -245,9 +252,7 @@ enum AttentionHeadKernel {
       let vt = gp + t * hs               // Vᵀ [hs, tp]
       let dp = vt + hs * tp              // dP of the block's rows [blk, tp]
       let ds = dp + blk * tp             // dS [t, t], zero above the diagonal
-      gather(q, stride: ld, length: t, headSize: hs, into: qp)
-      gather(k, stride: ld, length: t, headSize: hs, into: kp)
-      gather(v, stride: ld, length: t, headSize: hs, into: vp)
+      gatherHead(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, into: qp)
       gather(g, stride: gs, length: t, headSize: hs, into: gp)
       transpose(vp, length: t, headSize: hs, into: vt, padded: tp)
       var i0 = 0
