@@ -147,10 +147,7 @@ enum AttentionHeadKernel {
         let last = (n - 1) & ~15, tail = lanes .>= SIMD16<Int32>(repeating: Int32(n - last))
         var mv = (load(sr + last) as L).replacing(with: -.infinity, where: tail), j = 0
         while j < last { mv = max(mv, load(sr + j)); j += 16 }
-        let m8 = VectorMath.max(mv.lowHalf, mv.highHalf)
-        let m4 = m8.lowHalf.replacing(with: m8.highHalf, where: m8.lowHalf .< m8.highHalf)
-        let m2 = m4.lowHalf.replacing(with: m4.highHalf, where: m4.lowHalf .< m4.highHalf)
-        maxima[r] = m2[0] < m2[1] ? m2[1] : m2[0]
+        maxima[r] = VectorMath.horizontalMax(VectorMath.max(mv.lowHalf, mv.highHalf))
       } else {
         for j in 0..<n { maxima[r] = Swift.max(maxima[r], sr[j]) }
       }
@@ -199,7 +196,7 @@ enum AttentionHeadKernel {
   /// One head's forward: out[i] = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j, scale = 1/√hs, for `t` positions whose
   /// q, k and v rows are `ld` apart; out rows `ldo` apart. Probabilities go to `probabilities` ([t, t], zero
   /// above the diagonal) when given. `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a Double sum),
-  /// otherwise `softmaxFiniteRow`.
+  /// otherwise `softmaxRows`.
   static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                       length t: Int, headSize hs: Int, out: UnsafeMutablePointer<Float>, outStride ldo: Int,
                       probabilities: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {

@@ -15,12 +15,9 @@ public enum AttentionKernel {
   public static let rowBlock = 32
 
   /// y [B, T, C] and the cache for `backward`; `rowBlock` query rows are computed per block.
-  public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> (Tensor, Cache) {
-    forward(qkv, heads: heads, rowBlock: rowBlock, fused: fused)
-  }
-
-  /// `forward` through `AttentionHeadKernel.forward` (`fused`) or the sgemm row blocks (for comparisons).
-  public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock, fused: Bool) -> (Tensor, Cache) {
+  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons).
+  public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock,
+                             fused: Bool = AttentionKernel.fused) -> (Tensor, Cache) {
     let (b, t, _) = dimensions(qkv, heads: heads)
     var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
     let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer(), fused: fused)
@@ -30,12 +27,9 @@ public enum AttentionKernel {
   /// y [B, T, C] without keeping the probabilities (for passes that need no backward): each thread reuses
   /// one [rowBlock, T] buffer, so the B·heads·T² probabilities are never written to memory. Bit-identical to
   /// `forward`'s y.
-  public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
-    inference(qkv, heads: heads, rowBlock: rowBlock, fused: fused)
-  }
-
-  /// `inference` through `AttentionHeadKernel.forward` (`fused`) or the sgemm row blocks (for comparisons).
-  public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock, fused: Bool) -> Tensor {
+  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons).
+  public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock,
+                               fused: Bool = AttentionKernel.fused) -> Tensor {
     run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil, fused: fused)
   }
 
@@ -64,14 +58,9 @@ public enum AttentionKernel {
         for bh in range {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs
-          let out = py + bi * t * c + h * hs, probabilities = pp.map { $0 + bh * t * t }
-          if fused {
-            AttentionHeadKernel.forward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, out: out,
-                                        outStride: c, probabilities: probabilities, exactSoftmax: false)
-          } else {
-            blasHeadForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk, out: out,
-                            outStride: c, probabilities: probabilities, scratch: scratch, exactSoftmax: false)
-          }
+          headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
+                      out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
+                      scratch: scratch, exactSoftmax: false, fused: fused)
         }
       }
     }
@@ -109,7 +98,8 @@ public enum AttentionKernel {
   public static func headForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                                  length t: Int, headSize hs: Int, rowBlock: Int, out: UnsafeMutablePointer<Float>,
                                  outStride ldo: Int, probabilities: UnsafeMutablePointer<Float>?,
-                                 scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
+                                 scratch: UnsafeMutablePointer<Float>?, exactSoftmax: Bool,
+                                 fused: Bool = AttentionKernel.fused) {
     if fused {
       AttentionHeadKernel.forward(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, out: out, outStride: ldo,
                                   probabilities: probabilities, exactSoftmax: exactSoftmax)
@@ -175,17 +165,10 @@ public enum AttentionKernel {
     }
   }
 
-  /// dqkv [B, T, 3C] from dy [B, T, C]; any `rowBlock` works with any forward blocking (it only applies
-  /// without `fused`).
-  public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache,
-                              rowBlock: Int = AttentionKernel.rowBlock) -> Tensor {
-    backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: rowBlock, fused: fused)
-  }
-
-  /// `backward` through `AttentionHeadKernel.backward` (`fused`) or `headBackward`'s sgemm row blocks (for
-  /// comparisons).
+  /// dqkv [B, T, 3C] from dy [B, T, C], through `AttentionHeadKernel.backward` (`fused`) or `headBackward`'s
+  /// sgemm row blocks; any `rowBlock` works with any forward blocking (it only applies without `fused`).
   public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache, rowBlock: Int = AttentionKernel.rowBlock,
-                              fused: Bool) -> Tensor {
+                              fused: Bool = AttentionKernel.fused) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
     precondition(cache.probabilities.shape == [b, heads, t, t], "attention backward: probabilities \(cache.probabilities.shape) do not match [\(b), \(heads), \(t), \(t)]")
