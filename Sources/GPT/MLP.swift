@@ -12,8 +12,10 @@ public final class MLP: Module {
     cProj = Linear(inFeatures: 4 * c, outFeatures: c, std: 0.02 / (2 * Float(config.nLayer)).squareRoot(), generator: &generator)
   }
 
-  /// x [..., C] → [..., C].
-  public func callAsFunction(_ x: Variable) -> Variable { cProj(cFc(x).gelu()) }
+  /// x [..., C] → [..., C], as one fused node (`Variable.feedForward`).
+  public func callAsFunction(_ x: Variable) -> Variable {
+    x.feedForward(fcWeight: cFc.weight, fcBias: cFc.bias, projWeight: cProj.weight, projBias: cProj.bias)
+  }
 
   public var namedParameters: [(String, Variable)] {
     prefixed("c_fc", cFc.namedParameters) + prefixed("c_proj", cProj.namedParameters)

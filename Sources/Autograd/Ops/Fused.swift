@@ -22,6 +22,31 @@ extension Variable {
     }
   }
 
+  /// GPT-2's feed-forward layer gelu(x·W₁ᵀ + b₁)·W₂ᵀ + b₂ on x [..., C] (W₁ [H, C], W₂ [C, H], tanh GELU) as
+  /// one node: `FeedForwardKernel`'s row blocks, keeping only the pre-activations for the backward. When no
+  /// gradient will be taken it runs the unfused composition (`FeedForwardKernel.referenceForward`), whose bits
+  /// `Block.inference` reproduces.
+  public func feedForward(fcWeight: Variable, fcBias: Variable?, projWeight: Variable, projBias: Variable?) -> Variable {
+    let x = value, w1 = fcWeight.value, w2 = projWeight.value
+    let inputs = [self, fcWeight, projWeight] + [fcBias, projBias].compactMap { $0 }
+    guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else {
+      return Variable(FeedForwardKernel.referenceForward(x, fcWeight: w1, fcBias: fcBias?.value, projWeight: w2,
+                                                         projBias: projBias?.value, keepHidden: false).0)
+    }
+    let (y, cache) = FeedForwardKernel.forward(x, fcWeight: w1, fcBias: fcBias?.value, projWeight: w2,
+                                               projBias: projBias?.value)
+    return Variable.record(y, operation: "feed_forward", inputs: inputs) { g in
+      let needs = FeedForwardKernel.Needs(input: self.requiresGrad, fcWeight: fcWeight.requiresGrad,
+                                          fcBias: fcBias?.requiresGrad ?? false, projWeight: projWeight.requiresGrad,
+                                          projBias: projBias?.requiresGrad ?? false)
+      let r = FeedForwardKernel.backward(g, x: x, fcWeight: w1, projWeight: w2, cache: cache, needs: needs)
+      var grads: [Tensor?] = [r.input, r.fcWeight, r.projWeight]
+      if fcBias != nil { grads.append(r.fcBias) }
+      if projBias != nil { grads.append(r.projBias) }
+      return grads
+    }
+  }
+
   /// Fused softmax cross-entropy of logits [..., V] against integer targets, averaged over positions.
   public func crossEntropy(targets: IntTensor) -> Variable {
     let s = shape

@@ -69,6 +69,37 @@ struct BenchSuite {
     }
     out.append(row("gelu fwd+bwd [\(n), \(4 * c)]", seconds: geluSeconds, bytes: Double(n * 4 * c * 4 * 6),
                    note: "x, y, gelu′ | dy, gelu′, dx"))
+    // Feed-forward [B·T, C] → [B·T, 4C] → [B·T, C] forward and backward: FeedForwardKernel's row blocks
+    // beside the unfused composition they replaced (whole-batch products and GELU passes), call by call in
+    // turn, so that the machine's drift falls on both alike.
+    do {
+      let w1 = Tensor.normal([4 * c, c], std: 0.02, generator: &g), b1 = Tensor.normal([4 * c], std: 0.02, generator: &g)
+      let w2 = Tensor.normal([c, 4 * c], std: 0.02, generator: &g), b2 = Tensor.normal([c], std: 0.02, generator: &g)
+      func fused() {
+        let (_, cache) = FeedForwardKernel.forward(x, fcWeight: w1, fcBias: b1, projWeight: w2, projBias: b2)
+        _ = FeedForwardKernel.backward(dy, x: x, fcWeight: w1, projWeight: w2, cache: cache)
+      }
+      func composed() {
+        let (_, cache) = FeedForwardKernel.referenceForward(x, fcWeight: w1, fcBias: b1, projWeight: w2, projBias: b2)
+        _ = FeedForwardKernel.referenceBackward(dy, x: x, fcWeight: w1, projWeight: w2, cache: cache!)
+      }
+      for _ in 0..<2 { fused(); composed() }
+      var fusedTimes: [Double] = [], composedTimes: [Double] = []
+      let start = now()
+      while fusedTimes.count < 5 || (now() - start < 2 * budget && fusedTimes.count < 500) {
+        let t0 = now()
+        fused()
+        let t1 = now()
+        composed()
+        fusedTimes.append(t1 - t0)
+        composedTimes.append(now() - t1)
+      }
+      let ffFlops = 6 * 2 * Double(n) * Double(c) * Double(4 * c)
+      let (mf, mc) = (median(fusedTimes), median(composedTimes))
+      out.append(row("feed-forward fwd+bwd [\(n), \(c)→\(4 * c)→\(c)] fused", seconds: mf, flops: ffFlops,
+                     note: String(format: "alternating; composed / fused = %.2f×", mc / mf)))
+      out.append(row("  composed: linear, GELU, linear", seconds: mc, flops: ffFlops))
+    }
     // Attention [B, T, 3C]
     let qkv = Tensor.normal([batch, t, 3 * c], generator: &g), dya = Tensor.normal([batch, t, c], generator: &g)
     let attnSeconds = measure(budget: budget) {
