@@ -211,6 +211,13 @@ import Testing
     #expect(Ref.maxAbsDiff(ys.scalars, y + ty) < 1e-6)
     #expect(Ref.maxAbsDiff(ds.scalars, xs.map(GELUKernel.scalarDerivative) + td) < 5e-6)
     #expect(Array(ys.scalars.suffix(8)) == ty && Array(ds.scalars.suffix(8)) == td)
+    // The sigmoid-form forward without the derivative gives that forward's values bit for bit.
+    let all = xs + tails
+    var yOnly = [Float](repeating: .nan, count: all.count)
+    all.withUnsafeBufferPointer { x in
+      yOnly.withUnsafeMutableBufferPointer { GELUKernel.forwardSigmoidForm(x.baseAddress!, $0.baseAddress!, all.count) }
+    }
+    #expect(yOnly == ys.scalars)
     KernelTests.record("gelu vector vs scalar (fwd, bwd)", [maxF, maxB])
   }
 

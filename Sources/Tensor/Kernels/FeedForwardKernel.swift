@@ -66,7 +66,7 @@ public enum FeedForwardKernel {
   }
 
   /// y [..., C] for x [..., C] and the cache for `backward`. GELU is computed as x·σ(2u)
-  /// (`GELUKernel.forward(_:_:derivative:_:)`, the form whose derivative the backward takes).
+  /// (`GELUKernel.forwardSigmoidForm`, the form whose derivative the backward takes).
   public static func forward(_ x: Tensor, fcWeight w1: Tensor, fcBias b1: Tensor?, projWeight w2: Tensor,
                              projBias b2: Tensor?) -> (Tensor, Cache) {
     let (n, c, h) = dimensions(x, w1, b1, w2, b2)
@@ -78,17 +78,16 @@ public enum FeedForwardKernel {
       let px = x.unsafePointer, pw1 = w1.unsafePointer, pw2 = w2.unsafePointer
       let pb1 = b1?.unsafePointer, pb2 = b2?.unsafePointer
       Parallel.forRanges(blocks, grain: 1) { range in
-        // [blockRows, H] each: gelu(h), and gelu′(h) (discarded; the form's bits come with it)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * blockRows * h)
-        defer { scratch.deallocate() }
-        TensorMemory.workArrayChanged(by: 2 * blockRows * h)
-        defer { TensorMemory.workArrayChanged(by: -2 * blockRows * h) }
-        let activated = scratch, derivative = scratch + blockRows * h
+        // [blockRows, H]: gelu(h)
+        let activated = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * h)
+        defer { activated.deallocate() }
+        TensorMemory.workArrayChanged(by: blockRows * h)
+        defer { TensorMemory.workArrayChanged(by: -blockRows * h) }
         for block in range {
           let r0 = block * blockRows, m = Swift.min(blockRows, n - r0)
           let hb = ph + r0 * h                                                            // [m, H]
           LinearKernel.rows(px + r0 * c, rows: m, inFeatures: c, weight: pw1, bias: pb1, outFeatures: h, hb)
-          GELUKernel.forward(hb, activated, derivative: derivative, m * h)
+          GELUKernel.forwardSigmoidForm(hb, activated, m * h)
           LinearKernel.rows(activated, rows: m, inFeatures: h, weight: pw2, bias: pb2, outFeatures: c, py + r0 * c)
         }
       }

@@ -41,6 +41,19 @@ public enum GELUKernel {
     }
   }
 
+  /// y = gelu(x) over n elements in the form `forward(_:_:derivative:_:)` computes it, x·σ(2u), without the
+  /// derivative: the same bits as that function's y.
+  @inline(__always)
+  public static func forwardSigmoidForm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while VectorMath.vectorized && i + 8 <= n {
+      let v = VectorMath.load(x + i)
+      VectorMath.store(v * sigmoidAndDerivative(v).sigmoid, y + i)
+      i += 8
+    }
+    while i < n { y[i] = x[i] * scalarSigmoidAndDerivative(x[i]).sigmoid; i += 1 }
+  }
+
   /// dx = dy · gelu′(x) over n elements (dx may alias dy), with s = σ(2u):
   /// gelu′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²).
   @inline(__always)
