@@ -87,6 +87,18 @@ import Autograd
                                                      weight: $0[3], bias: $0[4]) })
   }
 
+  /// A layer too wide for the fused blocks (`FeedForwardKernel.suits`) takes the differentiable composition.
+  @Test func wideFeedForwardMatchesComposition() {
+    let x = GradCheck.input([2, 3, 128], seed: 81)
+    let w1 = GradCheck.input([600, 128], seed: 82), b1 = GradCheck.input([600], seed: 83)
+    let w2 = GradCheck.input([128, 600], seed: 84), b2 = GradCheck.input([128], seed: 85)
+    #expect(!FeedForwardKernel.suits(inFeatures: 128, hidden: 600))
+    GradCheck.expectSame("wide feedForward vs linear/gelu/linear", [x, w1, b1, w2, b2], tolerance: 1e-4,
+                         fused: { $0[0].feedForward(fcWeight: $0[1], fcBias: $0[2], projWeight: $0[3], projBias: $0[4]) },
+                         composed: { Variable.linear(Variable.linear($0[0], weight: $0[1], bias: $0[2]).gelu(),
+                                                     weight: $0[3], bias: $0[4]) })
+  }
+
   // MARK: attention
 
   @Test(arguments: [(2, 5, 2, 4), (1, 9, 3, 6), (1, 34, 2, 2)])

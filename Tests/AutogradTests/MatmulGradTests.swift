@@ -50,6 +50,16 @@ import Autograd
     GradCheck.expect("linear frozen weight", [x, w, b], wrt: [0, 2]) { Variable.linear($0[0], weight: $0[1], bias: $0[2]) }
   }
 
+  /// Layers whose dW [out, in] exceeds `LinearKernel.blockedBackwardSuits` take whole-batch products: the
+  /// same gradients as the composition.
+  @Test func wideLinearMatchesMatmulPlusBias() {
+    let x = GradCheck.input([3, 300], seed: 55), w = GradCheck.input([256, 300], seed: 56), b = GradCheck.input([256], seed: 57)
+    #expect(!LinearKernel.blockedBackwardSuits(inFeatures: 300, outFeatures: 256))
+    GradCheck.expectSame("wide linear vs matmul+add", [x, w, b], tolerance: 1e-4,
+                         fused: { Variable.linear($0[0], weight: $0[1], bias: $0[2]) },
+                         composed: { Variable.matmul($0[0], $0[1], transposeB: true) + $0[2] })
+  }
+
   @Test func linearMatchesMatmulPlusBias() {
     let x = GradCheck.input([2, 3, 4], seed: 52), w = GradCheck.input([5, 4], seed: 53), b = GradCheck.input([5], seed: 54)
     GradCheck.expectSame("linear vs matmul+add", [x, w, b],

@@ -25,13 +25,17 @@ extension Variable {
   /// GPT-2's feed-forward layer gelu(x·W₁ᵀ + b₁)·W₂ᵀ + b₂ on x [..., C] (W₁ [H, C], W₂ [C, H], tanh GELU) as
   /// one node: `FeedForwardKernel`'s row blocks, keeping only the pre-activations for the backward. When no
   /// gradient will be taken it runs the unfused composition (`FeedForwardKernel.referenceForward`), whose bits
-  /// `Block.inference` reproduces.
+  /// `Block.inference` reproduces; layers too wide for the blocks (`FeedForwardKernel.suits`) take the
+  /// differentiable composition linear, gelu, linear.
   public func feedForward(fcWeight: Variable, fcBias: Variable?, projWeight: Variable, projBias: Variable?) -> Variable {
     let x = value, w1 = fcWeight.value, w2 = projWeight.value
     let inputs = [self, fcWeight, projWeight] + [fcBias, projBias].compactMap { $0 }
     guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else {
       return Variable(FeedForwardKernel.referenceForward(x, fcWeight: w1, fcBias: fcBias?.value, projWeight: w2,
                                                          projBias: projBias?.value, keepHidden: false).0)
+    }
+    guard w1.rank != 2 || FeedForwardKernel.suits(inFeatures: w1.shape[1], hidden: w1.shape[0]) else {
+      return Variable.linear(Variable.linear(self, weight: fcWeight, bias: fcBias).gelu(), weight: projWeight, bias: projBias)
     }
     let (y, cache) = FeedForwardKernel.forward(x, fcWeight: w1, fcBias: fcBias?.value, projWeight: w2,
                                                projBias: projBias?.value)

@@ -51,6 +51,12 @@ extension Variable {
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return record(y, operation: "linear", inputs: inputs) { g in
+      if weight.requiresGrad && LinearKernel.blockedBackwardSuits(inFeatures: inF, outFeatures: outF) {
+        // dx, dW and db in one pass over row blocks of g
+        let r = LinearKernel.backward(g, x: vx, weight: vw, inputGradient: x.requiresGrad,
+                                      biasGradient: bias?.requiresGrad ?? false)
+        return bias == nil ? [r.dx, r.dWeight] : [r.dx, r.dWeight, r.dBias]
+      }
       var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
       withExtendedLifetime((g, vx, vw)) {
         if x.requiresGrad {

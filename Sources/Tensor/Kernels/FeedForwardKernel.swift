@@ -12,6 +12,11 @@ import Foundation
 /// gradients are summed per chunk of `chunkRows` rows and the chunks' partial sums added in order, so they do
 /// not depend on the number of threads (nor on how OpenBLAS would split one long product).
 public enum FeedForwardKernel {
+  /// Whether the fused blocks pay for a layer of these sizes: each block updates partial weight gradients
+  /// [C, H] and [H, C], which must stay in the core's cache (C·H at most 64 Ki values, 256 KiB each); larger
+  /// layers take the unfused composition.
+  public static func suits(inFeatures c: Int, hidden h: Int) -> Bool { c * h <= 65_536 }
+
   /// Rows per block for `hidden` units: the power of two, from 16 to 256, that keeps a block's [rows, H]
   /// values within 256 KiB, so that a block's hidden values, their GELU, its derivative and their gradient stay
   /// in a core's L2 cache together (256 rows at H = 256: 1.3× faster than the unfused composition on a Zen 4
@@ -24,7 +29,7 @@ public enum FeedForwardKernel {
   }
 
   /// Rows per partial sum of the weight and bias gradients (a multiple of every `rowBlock`).
-  public static let chunkRows = 2048
+  public static let chunkRows = RowChunkSums.chunkRows
 
   /// What `forward` keeps for `backward`.
   public struct Cache: Sendable {
@@ -103,7 +108,7 @@ public enum FeedForwardKernel {
     precondition(dy.shape == x.shape, "feed-forward backward: gradient \(dy.shape) vs input \(x.shape)")
     precondition(cache.hidden.shape == [n, h], "feed-forward backward: cache \(cache.hidden.shape) vs [\(n), \(h)]")
     let weights = needs.fcWeight || needs.projWeight, blockRows = rowBlock(hidden: h)
-    let chunks = Swift.max(1, (n + chunkRows - 1) / chunkRows)
+    let chunks = RowChunkSums.chunks(n)
     // Per chunk: dW₂ [C, H], dW₁ [H, C] partials (Float, accumulated by the products), db₁ [H], db₂ [C] (Double).
     let partialW = UnsafeMutablePointer<Float>.allocate(capacity: chunks * 2 * c * h)
     let partialB = UnsafeMutablePointer<Double>.allocate(capacity: chunks * (h + c))
@@ -139,7 +144,7 @@ public enum FeedForwardKernel {
             } else {
               GELUKernel.derivative(hb, derivative, m * h)
             }
-            if needs.projBias { addColumnSums(dyb, rows: m, columns: c, scratch: columns, into: db2) }
+            if needs.projBias { RowChunkSums.addColumnSums(dyb, rows: m, columns: c, scratch: columns, into: db2) }
             // dh = (dy·W₂) ⊙ gelu′(h)   [m, C]·[C, H]
             BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: h, k: c, a: dyb, lda: c,
                              b: pw2, ldb: h, c: dh, ldc: h)
@@ -149,7 +154,7 @@ public enum FeedForwardKernel {
               BLAS.sgemmSerial(transposeA: true, transposeB: false, m: h, n: c, k: m, a: dh, lda: h,
                                b: xb, ldb: c, beta: beta, c: dW1, ldc: c)
             }
-            if needs.fcBias { addColumnSums(dh, rows: m, columns: h, scratch: columns, into: db1) }
+            if needs.fcBias { RowChunkSums.addColumnSums(dh, rows: m, columns: h, scratch: columns, into: db1) }
             if needs.input {
               // dx = dh·W₁   [m, H]·[H, C]
               BLAS.sgemmSerial(transposeA: false, transposeB: false, m: m, n: c, k: h, a: dh, lda: h,
@@ -163,11 +168,11 @@ public enum FeedForwardKernel {
     var out = Gradients()
     if needs.input { out.input = dx }
     if weights {
-      if needs.projWeight { out.projWeight = sumPartials(partialW, chunks: chunks, stride: 2 * c * h, shape: [c, h]) }
-      if needs.fcWeight { out.fcWeight = sumPartials(partialW + c * h, chunks: chunks, stride: 2 * c * h, shape: [h, c]) }
+      if needs.projWeight { out.projWeight = RowChunkSums.sumPartials(partialW, chunks: chunks, stride: 2 * c * h, shape: [c, h]) }
+      if needs.fcWeight { out.fcWeight = RowChunkSums.sumPartials(partialW + c * h, chunks: chunks, stride: 2 * c * h, shape: [h, c]) }
     }
-    if needs.fcBias { out.fcBias = sumPartials(partialB, chunks: chunks, stride: h + c, count: h) }
-    if needs.projBias { out.projBias = sumPartials(partialB + h, chunks: chunks, stride: h + c, count: c) }
+    if needs.fcBias { out.fcBias = RowChunkSums.sumPartials(partialB, chunks: chunks, stride: h + c, count: h) }
+    if needs.projBias { out.projBias = RowChunkSums.sumPartials(partialB + h, chunks: chunks, stride: h + c, count: c) }
     return out
   }
 
@@ -212,17 +217,6 @@ public enum FeedForwardKernel {
     return y
   }
 
-  /// acc[j] += Σ_r a[r, j] for a [rows, columns]: the rows added in Float into `scratch` [columns], then
-  /// flushed into the Double sums.
-  @inline(__always)
-  static func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, columns: Int, scratch: UnsafeMutablePointer<Float>,
-                            into acc: UnsafeMutablePointer<Double>) {
-    scratch.update(from: a, count: columns)
-    var r = 1
-    while r < rows { VectorMath.add(scratch, a + r * columns, scratch, columns); r += 1 }
-    for j in 0..<columns { acc[j] += Double(scratch[j]) }
-  }
-
   /// a[i] *= b[i] over n elements.
   @inline(__always)
   static func multiply(_ a: UnsafeMutablePointer<Float>, by b: UnsafePointer<Float>, _ n: Int) {
@@ -232,27 +226,5 @@ public enum FeedForwardKernel {
       i += 8
     }
     while i < n { a[i] *= b[i]; i += 1 }
-  }
-
-  /// Σ over chunks of `shape`-sized Float partials `stride` apart, added in chunk order.
-  static func sumPartials(_ p: UnsafePointer<Float>, chunks: Int, stride: Int, shape: [Int]) -> Tensor {
-    var out = Tensor(uninitialized: shape)
-    let po = out.unsafeMutablePointer(), count = out.count
-    po.update(from: p, count: count)
-    var chunk = 1
-    while chunk < chunks { VectorMath.add(po, p + chunk * stride, po, count); chunk += 1 }
-    return out
-  }
-
-  /// Σ over chunks of `count` Double partials `stride` apart, as Float.
-  static func sumPartials(_ p: UnsafePointer<Double>, chunks: Int, stride: Int, count: Int) -> Tensor {
-    var out = Tensor(uninitialized: [count])
-    let po = out.unsafeMutablePointer()
-    for j in 0..<count {
-      var s: Double = 0
-      for chunk in 0..<chunks { s += p[chunk * stride + j] }
-      po[j] = Float(s)
-    }
-    return out
   }
 }

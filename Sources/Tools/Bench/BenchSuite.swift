@@ -100,6 +100,33 @@ struct BenchSuite {
                      note: String(format: "alternating; composed / fused = %.2f×", mc / mf)))
       out.append(row("  composed: linear, GELU, linear", seconds: mc, flops: ffFlops))
     }
+    // A linear layer's backward (c_attn's sizes, [B·T, C] → [B·T, 3C]): LinearKernel.backward's row blocks
+    // (dx, dW and db in one pass over dy) beside whole-batch products and a column sum, call by call in turn.
+    do {
+      let w = Tensor.normal([3 * c, c], std: 0.02, generator: &g), dq = Tensor.normal([n, 3 * c], generator: &g)
+      func blocked() { _ = LinearKernel.backward(dq, x: x, weight: w, inputGradient: true, biasGradient: true) }
+      func whole() {
+        _ = Tensor.matmul(dq, w)
+        _ = Tensor.matmul(dq, x, transposeA: true)
+        _ = dq.sum(axis: 0)
+      }
+      for _ in 0..<2 { blocked(); whole() }
+      var blockedTimes: [Double] = [], wholeTimes: [Double] = []
+      let start = now()
+      while blockedTimes.count < 5 || (now() - start < 2 * budget && blockedTimes.count < 1000) {
+        let t0 = now()
+        blocked()
+        let t1 = now()
+        whole()
+        blockedTimes.append(t1 - t0)
+        wholeTimes.append(now() - t1)
+      }
+      let linFlops = 2 * 2 * Double(n) * Double(c) * Double(3 * c)
+      let (mb, mw) = (median(blockedTimes), median(wholeTimes))
+      out.append(row("linear bwd [\(n), \(c)→\(3 * c)] row blocks", seconds: mb, flops: linFlops,
+                     note: String(format: "alternating; whole-batch / blocks = %.2f×", mw / mb)))
+      out.append(row("  whole-batch products and column sum", seconds: mw, flops: linFlops))
+    }
     // Attention [B, T, 3C]
     let qkv = Tensor.normal([batch, t, 3 * c], generator: &g), dya = Tensor.normal([batch, t, c], generator: &g)
     let attnSeconds = measure(budget: budget) {
