@@ -8,9 +8,9 @@ import Foundation
 /// The forward keeps only the pre-activations h = x·W₁ᵀ + b₁ for the backward, which recomputes gelu(h) and
 /// gelu′(h) block by block. Its outputs equal the unfused composition's (`referenceForward`) to round-off: the
 /// same products and `GELUKernel` forms, on row blocks for which OpenBLAS may pick other kernels (such as its
-/// small-matrix ones) than for a whole-batch product. The weight and bias
-/// gradients are summed per chunk of `chunkRows` rows and the chunks' partial sums added in order, so they do
-/// not depend on the number of threads (nor on how OpenBLAS would split one long product).
+/// small-matrix ones) than for a whole-batch product. The weight and bias gradients are summed per chunk of
+/// rows (`RowChunkSums`) and the chunks' partial sums added in order, so they do not depend on the number of
+/// threads (nor on how OpenBLAS would split one long product).
 public enum FeedForwardKernel {
   /// Whether the fused blocks pay for a layer of these sizes: each block updates partial weight gradients
   /// [C, H] and [H, C], which must stay in the core's cache (C·H at most 64 Ki values, 256 KiB each); larger
@@ -21,15 +21,12 @@ public enum FeedForwardKernel {
   /// values within 256 KiB, so that a block's hidden values, their GELU, its derivative and their gradient stay
   /// in a core's L2 cache together (256 rows at H = 256: 1.3× faster than the unfused composition on a Zen 4
   /// core's 1 MiB L2, where 64 rows gave 1.17× and 512 no more than 256). A multiple of 16, the register
-  /// tiles of the products, and a divisor of `chunkRows`.
+  /// tiles of the products, and a divisor of every `RowChunkSums.chunkRows`.
   public static func rowBlock(hidden h: Int) -> Int {
     var rows = 256
     while rows > 16 && rows * Swift.max(h, 1) > 65_536 { rows /= 2 }
     return rows
   }
-
-  /// Rows per partial sum of the weight and bias gradients (a multiple of every `rowBlock`).
-  public static let chunkRows = RowChunkSums.chunkRows
 
   /// What `forward` keeps for `backward`.
   public struct Cache: Sendable {
@@ -107,8 +104,7 @@ public enum FeedForwardKernel {
     let (n, c, h) = dimensions(x, w1, nil, w2, nil)
     precondition(dy.shape == x.shape, "feed-forward backward: gradient \(dy.shape) vs input \(x.shape)")
     precondition(cache.hidden.shape == [n, h], "feed-forward backward: cache \(cache.hidden.shape) vs [\(n), \(h)]")
-    let weights = needs.fcWeight || needs.projWeight, blockRows = rowBlock(hidden: h)
-    let chunks = RowChunkSums.chunks(n)
+    let blockRows = rowBlock(hidden: h), chunkRows = RowChunkSums.chunkRows(n), chunks = RowChunkSums.chunks(n)
     // Per chunk: dW₂ [C, H], dW₁ [H, C] partials (Float, accumulated by the products), db₁ [H], db₂ [C] (Double).
     let partialW = UnsafeMutablePointer<Float>.allocate(capacity: chunks * 2 * c * h)
     let partialB = UnsafeMutablePointer<Double>.allocate(capacity: chunks * (h + c))
@@ -167,10 +163,8 @@ public enum FeedForwardKernel {
     }
     var out = Gradients()
     if needs.input { out.input = dx }
-    if weights {
-      if needs.projWeight { out.projWeight = RowChunkSums.sumPartials(partialW, chunks: chunks, stride: 2 * c * h, shape: [c, h]) }
-      if needs.fcWeight { out.fcWeight = RowChunkSums.sumPartials(partialW + c * h, chunks: chunks, stride: 2 * c * h, shape: [h, c]) }
-    }
+    if needs.projWeight { out.projWeight = RowChunkSums.sumPartials(partialW, chunks: chunks, stride: 2 * c * h, shape: [c, h]) }
+    if needs.fcWeight { out.fcWeight = RowChunkSums.sumPartials(partialW + c * h, chunks: chunks, stride: 2 * c * h, shape: [h, c]) }
     if needs.fcBias { out.fcBias = RowChunkSums.sumPartials(partialB, chunks: chunks, stride: h + c, count: h) }
     if needs.projBias { out.projBias = RowChunkSums.sumPartials(partialB + h, chunks: chunks, stride: h + c, count: c) }
     return out
@@ -187,7 +181,7 @@ public enum FeedForwardKernel {
     return (linear(activated, w2, b2).reshaped(x.shape), keepHidden ? Cache(hidden: hidden) : nil)
   }
 
-  /// The same backward through whole-tensor products (one long product per weight gradient) in Double-summed
+  /// The same backward through whole-tensor products (one long product per weight gradient) and Double-summed
   /// column sums for the biases.
   public static func referenceBackward(_ dy: Tensor, x: Tensor, fcWeight w1: Tensor, projWeight w2: Tensor,
                                        cache: Cache) -> Gradients {

@@ -38,8 +38,8 @@ extension LinearKernel {
   /// The gradients of y = x·Wᵀ + b (x [N, in], W [out, in]) for dy [N, out]: dx = dy·W [N, in] (when
   /// `inputGradient`), dW = dyᵀ·x [out, in] and db = Σ_rows dy [out] (when `biasGradient`), over blocks of
   /// rows so that each block of dy is read from memory once for all three. dW and db are summed per block into
-  /// partials per chunk of `RowChunkSums.chunkRows` rows, added in chunk order (the same bits for any
-  /// thread count); dx has the bits of one product per block.
+  /// partials per chunk of rows (`RowChunkSums`), added in chunk order (the same bits for any thread count);
+  /// dx has the bits of one product per block.
   public static func backward(_ dy: Tensor, x: Tensor, weight w: Tensor, inputGradient: Bool, biasGradient: Bool)
     -> (dx: Tensor?, dWeight: Tensor, dBias: Tensor?) {
     precondition(w.rank == 2, "linear backward: weight \(w.shape) is not a matrix")
@@ -47,7 +47,8 @@ extension LinearKernel {
     precondition(x.shape.last == inF && x.count % Swift.max(inF, 1) == 0, "linear backward: input \(x.shape) does not end in \(inF)")
     let n = inF == 0 ? 0 : x.count / inF
     precondition(dy.count == n * outF && dy.shape.last == outF, "linear backward: gradient \(dy.shape) vs \(n) rows of \(outF)")
-    let chunks = RowChunkSums.chunks(n), blockRows = backwardRowBlock(inFeatures: inF, outFeatures: outF)
+    let chunks = RowChunkSums.chunks(n), chunkRows = RowChunkSums.chunkRows(n)
+    let blockRows = backwardRowBlock(inFeatures: inF, outFeatures: outF)
     let partialW = UnsafeMutablePointer<Float>.allocate(capacity: chunks * outF * inF)
     let partialB = UnsafeMutablePointer<Double>.allocate(capacity: chunks * outF)
     defer { partialW.deallocate(); partialB.deallocate() }
@@ -62,7 +63,7 @@ extension LinearKernel {
         defer { columns.deallocate() }
         for chunk in range {
           let dW = partialW + chunk * outF * inF, db = partialB + chunk * outF
-          let lo = chunk * RowChunkSums.chunkRows, hi = Swift.min(n, lo + RowChunkSums.chunkRows)
+          let lo = chunk * chunkRows, hi = Swift.min(n, lo + chunkRows)
           var r0 = lo
           while r0 < hi {
             let m = Swift.min(blockRows, hi - r0)

@@ -1,14 +1,19 @@
 import Foundation
 
 /// Sums over the rows of long [N, ·] operands (weight and bias gradients of layers applied row by row) taken in
-/// fixed chunks of `chunkRows` rows, each chunk's partial sum accumulated block by block, and the chunks'
-/// partials added in chunk order: the result does not depend on how many threads took the chunks.
+/// chunks of `chunkRows(n)` rows, each chunk's partial sum accumulated block by block, and the chunks' partials
+/// added in chunk order. The chunks depend on N alone, so the result does not depend on how many threads took
+/// them.
 public enum RowChunkSums {
-  /// Rows per chunk (a multiple of every row block the kernels use: powers of two up to 256).
-  public static let chunkRows = 2048
+  /// Rows per chunk for `n` rows: a multiple of 256 (and so of every row block the kernels use, powers of two
+  /// up to 256) that gives about 16 chunks, enough for every core of a machine with up to 16, and at least 256.
+  public static func chunkRows(_ n: Int) -> Int {
+    let target = (Swift.max(n, 0) + 15) / 16
+    return Swift.max(256, (target + 255) / 256 * 256)
+  }
 
-  /// The number of chunks for `rows` rows (at least 1).
-  public static func chunks(_ rows: Int) -> Int { Swift.max(1, (rows + chunkRows - 1) / chunkRows) }
+  /// The number of chunks for `n` rows (at least 1).
+  public static func chunks(_ n: Int) -> Int { Swift.max(1, (n + chunkRows(n) - 1) / chunkRows(n)) }
 
   /// acc[j] += Σ_r a[r, j] for a [rows, columns]: the rows added in Float into `scratch` [columns], then
   /// flushed into the Double sums.
