@@ -18,12 +18,6 @@ import Testing
     }
   }
 
-  static func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    #expect(a.shape == b.shape)
-    let scale = max(b.scalars.map { abs($0) }.max() ?? 0, 1e-6)
-    return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-  }
-
   @Test func rowBlocksFitTheCacheAndDivideAChunk() {
     #expect(FeedForwardKernel.rowBlock(hidden: 256) == 256)
     #expect(FeedForwardKernel.rowBlock(hidden: 512) == 128)
@@ -50,7 +44,7 @@ import Testing
         let same = y.scalars == ry.scalars && cache.hidden.scalars == rcache?.hidden.scalars
         #expect(same, "\(setting): bits differ")
       } else {
-        let err = Self.maxRelativeError(y, ry), herr = Self.maxRelativeError(cache.hidden, rcache!.hidden)
+        let err = Ref.maxScaledDiff(y, ry), herr = Ref.maxScaledDiff(cache.hidden, rcache!.hidden)
         #expect(err < 1e-6 && herr < 1e-6, "\(setting): relative errors \(err) (output), \(herr) (hidden)")
       }
     }
@@ -65,7 +59,7 @@ import Testing
     let pairs: [(String, Tensor?, Tensor?)] = [("dx", fused.input, ref.input),("dW1", fused.fcWeight, ref.fcWeight), ("db1", fused.fcBias, ref.fcBias),
                                               ("dW2", fused.projWeight, ref.projWeight), ("db2", fused.projBias, ref.projBias)]
     for (name, a, b) in pairs {
-      let err = Self.maxRelativeError(try #require(a), try #require(b))
+      let err = Ref.maxScaledDiff(try #require(a), try #require(b))
       #expect(err < 2e-6 * Float(max(1, rows / 64)).squareRoot() + 1e-6, "\(name): relative error \(err) at \(rows) rows")
     }
   }
@@ -114,8 +108,8 @@ import Testing
     }
     let sameFc = whole.fcWeight!.scalars == dW1.scalars, sameProj = whole.projWeight!.scalars == dW2.scalars
     #expect(sameFc && sameProj)
-    #expect(Self.maxRelativeError(whole.fcBias!, Tensor(shape: [64], scalars: db1.map { Float($0) })) < 1e-6)
-    #expect(Self.maxRelativeError(whole.projBias!, Tensor(shape: [16], scalars: db2.map { Float($0) })) < 1e-6)
+    #expect(Ref.maxScaledDiff(whole.fcBias!, Tensor(shape: [64], scalars: db1.map { Float($0) })) < 1e-6)
+    #expect(Ref.maxScaledDiff(whole.projBias!, Tensor(shape: [16], scalars: db2.map { Float($0) })) < 1e-6)
   }
 
   @Test func emptyInputGivesZeroGradients() throws {

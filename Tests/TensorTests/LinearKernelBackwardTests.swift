@@ -14,12 +14,6 @@ import Testing
     }
   }
 
-  static func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    #expect(a.shape == b.shape)
-    let scale = max(b.scalars.map { abs($0) }.max() ?? 0, 1e-6)
-    return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-  }
-
   @Test func chunksDependOnTheRowCountAlone() {
     #expect(RowChunkSums.chunkRows(1) == 256 && RowChunkSums.chunks(1) == 1 && RowChunkSums.chunks(0) == 1)
     #expect(RowChunkSums.chunkRows(1024) == 256 && RowChunkSums.chunks(1024) == 4)
@@ -44,8 +38,8 @@ import Testing
     let o = Operands(rows: rows, inF: 24, outF: 40, seed: UInt64(rows))
     let r = LinearKernel.backward(o.dy, x: o.x, weight: o.w, inputGradient: true, biasGradient: true)
     let dx = Tensor.matmul(o.dy, o.w), dw = Tensor.matmul(o.dy, o.x, transposeA: true), db = o.dy.sum(axis: 0)
-    let errors = [Self.maxRelativeError(try #require(r.dx), dx), Self.maxRelativeError(r.dWeight, dw),
-                  Self.maxRelativeError(try #require(r.dBias), db)]
+    let errors = [Ref.maxScaledDiff(try #require(r.dx), dx), Ref.maxScaledDiff(r.dWeight, dw),
+                  Ref.maxScaledDiff(try #require(r.dBias), db)]
     #expect(errors.allSatisfy { $0 < 2e-6 }, "rows \(rows): relative errors dx, dW, db \(errors)")
     let onlyWeight = LinearKernel.backward(o.dy, x: o.x, weight: o.w, inputGradient: false, biasGradient: false)
     #expect(onlyWeight.dx == nil && onlyWeight.dBias == nil)

@@ -118,6 +118,13 @@ enum Ref {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
   }
 
+  /// Largest |a − b| over the largest |b| (an error relative to the tensor's scale); the shapes must agree.
+  static func maxScaledDiff(_ a: Tensor, _ b: Tensor) -> Float {
+    precondition(a.shape == b.shape, "maxScaledDiff: shapes \(a.shape) vs \(b.shape)")
+    let scale = max(b.scalars.map { abs($0) }.max() ?? 0, 1e-6)
+    return maxAbsDiff(a.scalars, b.scalars) / scale
+  }
+
   /// Largest |a − b| / (|b| + floor), for relative comparisons that tolerate values near zero.
   static func maxRelDiff(_ a: [Float], _ b: [Float], floor: Float = 1e-6) -> Float {
     precondition(a.count == b.count, "maxRelDiff: \(a.count) vs \(b.count) values")

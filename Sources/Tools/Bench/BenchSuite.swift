@@ -83,19 +83,8 @@ struct BenchSuite {
         let (_, cache) = FeedForwardKernel.referenceForward(x, fcWeight: w1, fcBias: b1, projWeight: w2, projBias: b2)
         _ = FeedForwardKernel.referenceBackward(dy, x: x, fcWeight: w1, projWeight: w2, cache: cache!)
       }
-      for _ in 0..<2 { fused(); composed() }
-      var fusedTimes: [Double] = [], composedTimes: [Double] = []
-      let start = now()
-      while fusedTimes.count < 5 || (now() - start < 2 * budget && fusedTimes.count < 500) {
-        let t0 = now()
-        fused()
-        let t1 = now()
-        composed()
-        fusedTimes.append(t1 - t0)
-        composedTimes.append(now() - t1)
-      }
+      let (mf, mc) = measureAlternating(budget: 2 * budget, fused, composed)
       let ffFlops = 6 * 2 * Double(n) * Double(c) * Double(4 * c)
-      let (mf, mc) = (median(fusedTimes), median(composedTimes))
       out.append(row("feed-forward fwd+bwd [\(n), \(c)→\(4 * c)→\(c)] fused", seconds: mf, flops: ffFlops,
                      note: String(format: "alternating; composed / fused = %.2f×", mc / mf)))
       out.append(row("  composed: linear, GELU, linear", seconds: mc, flops: ffFlops))
@@ -110,19 +99,8 @@ struct BenchSuite {
         _ = Tensor.matmul(dq, x, transposeA: true)
         _ = dq.sum(axis: 0)
       }
-      for _ in 0..<2 { blocked(); whole() }
-      var blockedTimes: [Double] = [], wholeTimes: [Double] = []
-      let start = now()
-      while blockedTimes.count < 5 || (now() - start < 2 * budget && blockedTimes.count < 1000) {
-        let t0 = now()
-        blocked()
-        let t1 = now()
-        whole()
-        blockedTimes.append(t1 - t0)
-        wholeTimes.append(now() - t1)
-      }
+      let (mb, mw) = measureAlternating(budget: 2 * budget, blocked, whole)
       let linFlops = 2 * 2 * Double(n) * Double(c) * Double(3 * c)
-      let (mb, mw) = (median(blockedTimes), median(wholeTimes))
       out.append(row("linear bwd [\(n), \(c)→\(3 * c)] row blocks", seconds: mb, flops: linFlops,
                      note: String(format: "alternating; whole-batch / blocks = %.2f×", mw / mb)))
       out.append(row("  whole-batch products and column sum", seconds: mw, flops: linFlops))

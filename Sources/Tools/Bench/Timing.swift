@@ -25,6 +25,24 @@ func measureSpread(warmup: Int = 2, minRuns: Int = 5, budget: Double = 1.0, _ bo
   return (median(times), times.min()!)
 }
 
+/// Median seconds per call of `first` and of `second`, called in turn (after `warmup` calls of each) for at
+/// least `minRuns` pairs and ~`budget` seconds, so that the machine's drift falls on both alike.
+func measureAlternating(warmup: Int = 2, minRuns: Int = 5, budget: Double = 2.0,
+                        _ first: () -> Void, _ second: () -> Void) -> (first: Double, second: Double) {
+  for _ in 0..<warmup { first(); second() }
+  var firstTimes: [Double] = [], secondTimes: [Double] = []
+  let start = now()
+  while firstTimes.count < minRuns || (now() - start < budget && firstTimes.count < 1000) {
+    let t0 = now()
+    first()
+    let t1 = now()
+    second()
+    firstTimes.append(t1 - t0)
+    secondTimes.append(now() - t1)
+  }
+  return (median(firstTimes), median(secondTimes))
+}
+
 /// One row of the benchmark report.
 struct BenchResult: Codable {
   var name: String
