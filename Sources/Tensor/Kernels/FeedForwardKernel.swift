@@ -13,20 +13,14 @@ import Foundation
 /// threads (nor on how OpenBLAS would split one long product).
 public enum FeedForwardKernel {
   /// Whether the fused blocks pay for a layer of these sizes: each block updates partial weight gradients
-  /// [C, H] and [H, C], which must stay in the core's cache (C·H at most 64 Ki values, 256 KiB each); larger
+  /// [C, H] and [H, C], which must stay in the core's cache (C·H at most `RowChunkSums.cachedValues`); larger
   /// layers take the unfused composition.
-  public static func suits(inFeatures c: Int, hidden h: Int) -> Bool { c * h <= 65_536 }
+  public static func suits(inFeatures c: Int, hidden h: Int) -> Bool { c * h <= RowChunkSums.cachedValues }
 
-  /// Rows per block for `hidden` units: the power of two, from 16 to 256, that keeps a block's [rows, H]
-  /// values within 256 KiB, so that a block's hidden values, their GELU, its derivative and their gradient stay
-  /// in a core's L2 cache together (256 rows at H = 256: 1.3× faster than the unfused composition on a Zen 4
-  /// core's 1 MiB L2, where 64 rows gave 1.17× and 512 no more than 256). A multiple of 16, the register
-  /// tiles of the products, and a divisor of every `RowChunkSums.chunkRows`.
-  public static func rowBlock(hidden h: Int) -> Int {
-    var rows = 256
-    while rows > 16 && rows * Swift.max(h, 1) > 65_536 { rows /= 2 }
-    return rows
-  }
+  /// Rows per block for `hidden` units (`RowChunkSums.blockRows`), so that a block's hidden values, their GELU,
+  /// its derivative and their gradient stay in a core's L2 cache together (256 rows at H = 256: 1.3× faster than
+  /// the unfused composition on a Zen 4 core's 1 MiB L2, where 64 rows gave 1.17× and 512 no more than 256).
+  public static func rowBlock(hidden h: Int) -> Int { RowChunkSums.blockRows(valuesPerRow: h) }
 
   /// What `forward` keeps for `backward`.
   public struct Cache: Sendable {
@@ -105,12 +99,13 @@ public enum FeedForwardKernel {
     precondition(dy.shape == x.shape, "feed-forward backward: gradient \(dy.shape) vs input \(x.shape)")
     precondition(cache.hidden.shape == [n, h], "feed-forward backward: cache \(cache.hidden.shape) vs [\(n), \(h)]")
     let blockRows = rowBlock(hidden: h), chunkRows = RowChunkSums.chunkRows(n), chunks = RowChunkSums.chunks(n)
-    // Per chunk: dW₂ [C, H], dW₁ [H, C] partials (Float, accumulated by the products), db₁ [H], db₂ [C] (Double).
-    let partialW = UnsafeMutablePointer<Float>.allocate(capacity: chunks * 2 * c * h)
+    // Per chunk: dW₂ [C, H] and dW₁ [H, C] partials (Float, accumulated by the products; the chunks' dW₂ first,
+    // then their dW₁), db₁ [H] and db₂ [C] (Double).
+    let partialW2 = UnsafeMutablePointer<Float>.allocate(capacity: chunks * 2 * c * h), partialW1 = partialW2 + chunks * c * h
     let partialB = UnsafeMutablePointer<Double>.allocate(capacity: chunks * (h + c))
-    defer { partialW.deallocate(); partialB.deallocate() }
+    defer { partialW2.deallocate(); partialB.deallocate() }
     partialB.initialize(repeating: 0, count: chunks * (h + c))
-    if n == 0 { partialW.initialize(repeating: 0, count: chunks * 2 * c * h) }   // no rows: zero gradients
+    if n == 0 { partialW2.initialize(repeating: 0, count: chunks * 2 * c * h) }   // no rows: zero gradients
     var dx = Tensor(uninitialized: needs.input ? x.shape : [0])
     let pdx = dx.unsafeMutablePointer()
     withExtendedLifetime((dy, x, w1, w2, cache.hidden)) {
@@ -125,7 +120,7 @@ public enum FeedForwardKernel {
         let activated = scratch, derivative = scratch + blockRows * h, dh = derivative + blockRows * h
         let columns = dh + blockRows * h
         for chunk in range {
-          let dW2 = partialW + chunk * 2 * c * h, dW1 = dW2 + c * h   // [C, H], [H, C]
+          let dW2 = partialW2 + chunk * c * h, dW1 = partialW1 + chunk * h * c   // [C, H], [H, C]
           let db1 = partialB + chunk * (h + c), db2 = db1 + h
           let lo = chunk * chunkRows, hi = Swift.min(n, lo + chunkRows)
           var r0 = lo
@@ -163,8 +158,8 @@ public enum FeedForwardKernel {
     }
     var out = Gradients()
     if needs.input { out.input = dx }
-    if needs.projWeight { out.projWeight = RowChunkSums.sumPartials(partialW, chunks: chunks, stride: 2 * c * h, shape: [c, h]) }
-    if needs.fcWeight { out.fcWeight = RowChunkSums.sumPartials(partialW + c * h, chunks: chunks, stride: 2 * c * h, shape: [h, c]) }
+    if needs.projWeight { out.projWeight = RowChunkSums.sumPartials(partialW2, chunks: chunks, shape: [c, h]) }
+    if needs.fcWeight { out.fcWeight = RowChunkSums.sumPartials(partialW1, chunks: chunks, shape: [h, c]) }
     if needs.fcBias { out.fcBias = RowChunkSums.sumPartials(partialB, chunks: chunks, stride: h + c, count: h) }
     if needs.projBias { out.projBias = RowChunkSums.sumPartials(partialB + h, chunks: chunks, stride: h + c, count: c) }
     return out

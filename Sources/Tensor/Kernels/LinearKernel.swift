@@ -22,17 +22,15 @@ public enum LinearKernel {
 
 extension LinearKernel {
   /// Whether `backward`'s blocks pay for a layer of these sizes: each block updates a partial dW [out, in], which
-  /// must stay in the core's cache (at most 64 Ki values, 256 KiB); larger layers take whole-batch products.
+  /// must stay in the core's cache (`RowChunkSums.cachedValues`); larger layers take whole-batch products.
   public static func blockedBackwardSuits(inFeatures: Int, outFeatures: Int) -> Bool {
-    inFeatures * outFeatures <= 65_536
+    inFeatures * outFeatures <= RowChunkSums.cachedValues
   }
 
-  /// Rows per block of the blocked backward for a layer of `inFeatures` → `outFeatures`: the power of two,
-  /// from 16 to 256, that keeps a block's rows of dy and x within 256 KiB of the core's L2 cache.
+  /// Rows per block of the blocked backward for a layer of `inFeatures` → `outFeatures`: a block's rows of dy
+  /// and x stay in the core's L2 cache (`RowChunkSums.blockRows`).
   public static func backwardRowBlock(inFeatures: Int, outFeatures: Int) -> Int {
-    var rows = 256
-    while rows > 16 && rows * Swift.max(inFeatures + outFeatures, 1) > 65_536 { rows /= 2 }
-    return rows
+    RowChunkSums.blockRows(valuesPerRow: inFeatures + outFeatures)
   }
 
   /// The gradients of y = x·Wᵀ + b (x [N, in], W [out, in]) for dy [N, out]: dx = dy·W [N, in] (when
@@ -82,7 +80,7 @@ extension LinearKernel {
         }
       }
     }
-    return (inputGradient ? dx : nil, RowChunkSums.sumPartials(partialW, chunks: chunks, stride: outF * inF, shape: [outF, inF]),
+    return (inputGradient ? dx : nil, RowChunkSums.sumPartials(partialW, chunks: chunks, shape: [outF, inF]),
             biasGradient ? RowChunkSums.sumPartials(partialB, chunks: chunks, stride: outF, count: outF) : nil)
   }
 }

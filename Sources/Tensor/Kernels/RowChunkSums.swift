@@ -12,6 +12,18 @@ public enum RowChunkSums {
     return Swift.max(256, (target + 255) / 256 * 256)
   }
 
+  /// Values of a row block that stay in a core's L2 cache beside the rest of a kernel's work (64 Ki, 256 KiB).
+  public static let cachedValues = 65_536
+
+  /// Rows per block of an operand with `valuesPerRow` values a row: the power of two, from 16 to 256, that keeps
+  /// a block within `cachedValues`. A multiple of 16 (the products' register tiles) and a divisor of every
+  /// `chunkRows`.
+  public static func blockRows(valuesPerRow: Int) -> Int {
+    var rows = 256
+    while rows > 16 && rows * Swift.max(valuesPerRow, 1) > cachedValues { rows /= 2 }
+    return rows
+  }
+
   /// The number of chunks for `n` rows (at least 1).
   public static func chunks(_ n: Int) -> Int { Swift.max(1, (n + chunkRows(n) - 1) / chunkRows(n)) }
 
@@ -26,13 +38,10 @@ public enum RowChunkSums {
     for j in 0..<columns { acc[j] += Double(scratch[j]) }
   }
 
-  /// Σ over chunks of `shape`-sized Float partials `stride` apart, added in chunk order.
-  public static func sumPartials(_ p: UnsafePointer<Float>, chunks: Int, stride: Int, shape: [Int]) -> Tensor {
+  /// Σ over `chunks` consecutive `shape`-sized Float partials, added in chunk order (`VectorMath.sumChunks`).
+  public static func sumPartials(_ p: UnsafePointer<Float>, chunks: Int, shape: [Int]) -> Tensor {
     var out = Tensor(uninitialized: shape)
-    let po = out.unsafeMutablePointer(), count = out.count
-    po.update(from: p, count: count)
-    var chunk = 1
-    while chunk < chunks { VectorMath.add(po, p + chunk * stride, po, count); chunk += 1 }
+    VectorMath.sumChunks(p, chunks: chunks, size: out.count, into: out.unsafeMutablePointer())
     return out
   }
 
