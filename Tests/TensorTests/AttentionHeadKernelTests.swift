@@ -121,7 +121,8 @@ import Testing
 
     let ldo = hs + 1
     var y = [Float](repeating: .nan, count: t * ldo), yInference = y
-    var p = [Float](repeating: .nan, count: t * t)
+    var p = [Float](repeating: .nan, count: t * t), packedP = [Float](repeating: .nan, count: AttentionHeadKernel.packedCount(t))
+    var yPacked = y
     var dqkv = [Float](repeating: .nan, count: t * ld)
     packed.withUnsafeBufferPointer { x in
       let base = x.baseAddress!
@@ -131,12 +132,19 @@ import Testing
                                       out: out.baseAddress!, outStride: ldo, probabilities: pp.baseAddress!, exactSoftmax: false)
         }
       }
+      yPacked.withUnsafeMutableBufferPointer { out in
+        packedP.withUnsafeMutableBufferPointer { pp in
+          AttentionHeadKernel.forward(q: base, k: base + hs, v: base + 2 * hs, stride: ld, length: t, headSize: hs,
+                                      out: out.baseAddress!, outStride: ldo, probabilities: pp.baseAddress!, packed: true,
+                                      exactSoftmax: false)
+        }
+      }
       yInference.withUnsafeMutableBufferPointer { out in
         AttentionHeadKernel.forward(q: base, k: base + hs, v: base + 2 * hs, stride: ld, length: t, headSize: hs,
                                     out: out.baseAddress!, outStride: ldo, probabilities: nil, exactSoftmax: false)
       }
       gPacked.withUnsafeBufferPointer { gb in
-        p.withUnsafeBufferPointer { pp in
+        packedP.withUnsafeBufferPointer { pp in
           dqkv.withUnsafeMutableBufferPointer { d in
             let dq = d.baseAddress!
             AttentionHeadKernel.backward(q: base, k: base + hs, v: base + 2 * hs, stride: ld, dy: gb.baseAddress!, gradientStride: gs,
@@ -149,6 +157,14 @@ import Testing
     #expect(p.map(\.bitPattern) == pRef.map(\.bitPattern), "probabilities: \(label)")
     #expect(rows(0, ldo, y).map(\.bitPattern) == yRef.map(\.bitPattern), "outputs: \(label)")
     #expect(rows(0, ldo, yInference).map(\.bitPattern) == yRef.map(\.bitPattern), "outputs without probabilities: \(label)")
+    #expect(rows(0, ldo, yPacked).map(\.bitPattern) == yRef.map(\.bitPattern), "outputs with packed probabilities: \(label)")
+    // The packed blocks: rows i0..<i0 + m of [t, t], each up to the block's last key, one after another.
+    let packedRef = stride(from: 0, to: t, by: AttentionHeadKernel.rowBlock).flatMap { i0 in
+      let n = Swift.min(t, i0 + AttentionHeadKernel.rowBlock)
+      return (i0..<n).flatMap { i in pRef[(i * t)..<(i * t + n)] }
+    }
+    let packedMatches = packedP.map(\.bitPattern) == packedRef.map(\.bitPattern)
+    #expect(packedMatches && packedP.count == AttentionHeadKernel.packedCount(t), "packed probabilities: \(label)")
     #expect(rows(0, ld, dqkv).map(\.bitPattern) == dqRef.map(\.bitPattern), "dq: \(label)")
     #expect(rows(hs, ld, dqkv).map(\.bitPattern) == dkRef.map(\.bitPattern), "dk: \(label)")
     #expect(rows(2 * hs, ld, dqkv).map(\.bitPattern) == dvRef.map(\.bitPattern), "dv: \(label)")

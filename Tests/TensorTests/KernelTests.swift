@@ -90,7 +90,8 @@ import Testing
         maxY = max(maxY, Ref.maxAbsDiff(y.scalars, yRef.scalars))
         #expect(Ref.maxAbsDiff(y.scalars, yRef.scalars) < 2e-6, "forward rowBlock \(block) fused \(fused)")
         // probabilities: rows sum to one, zero above the diagonal
-        let p = cache.probabilities
+        #expect(cache.probabilities.shape == (fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t]))
+        let p = cache.rowMajorProbabilities()
         #expect(p.shape == [b, heads, t, t])
         for r in 0..<(b * heads * t) {
           let i = r % t

@@ -17,6 +17,20 @@ enum AttentionHeadKernel {
   /// Query rows per block: the rows whose scores share each load of Kᵀ and whose weights share each row of V.
   static let rowBlock = 4
 
+  /// Where the block of rows from i0 on starts in the block-packed probabilities: blocks of `rowBlock` query
+  /// rows one after another, block rows i0..<i0 + m stored as [m, i0 + m] (the keys they see, zeros above the
+  /// diagonal). The lower triangle and the blocks' diagonal corners: about half of [t, t].
+  @inline(__always) static func packedOffset(_ i0: Int) -> Int {
+    let b = i0 / rowBlock
+    return rowBlock * rowBlock * b * (b + 1) / 2
+  }
+
+  /// Floats in one head's block-packed probabilities of `t` positions.
+  public static func packedCount(_ t: Int) -> Int {
+    let full = t / rowBlock
+    return packedOffset(full * rowBlock) + (t - full * rowBlock) * t
+  }
+
   @inline(__always) static func max(_ a: L, _ b: L) -> L { a.replacing(with: b, where: a .< b) }
 
   /// Positions rounded up to whole 16-lane vectors: the row length of the transposed keys and values.
@@ -194,12 +208,13 @@ enum AttentionHeadKernel {
   }
 
   /// One head's forward: out[i] = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j, scale = 1/√hs, for `t` positions whose
-  /// q, k and v rows are `ld` apart; out rows `ldo` apart. Probabilities go to `probabilities` ([t, t], zero
-  /// above the diagonal) when given. `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a Double sum),
-  /// otherwise `softmaxRows`.
+  /// q, k and v rows are `ld` apart; out rows `ldo` apart. Probabilities go to `probabilities` when given:
+  /// [t, t] (zero above the diagonal), or block-packed (`packedOffset`, `packedCount`) with `packed`. The
+  /// layout changes no bit of out. `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a Double sum), otherwise
+  /// `softmaxRows`.
   static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                       length t: Int, headSize hs: Int, out: UnsafeMutablePointer<Float>, outStride ldo: Int,
-                      probabilities: UnsafeMutablePointer<Float>?, exactSoftmax: Bool) {
+                      probabilities: UnsafeMutablePointer<Float>?, packed: Bool = false, exactSoftmax: Bool) {
     let tp = padded(t), blk = rowBlock
     let scale = 1 / Float(hs).squareRoot()
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * t * hs + hs * tp + 2 * blk * tp) { buffer in
@@ -215,8 +230,8 @@ enum AttentionHeadKernel {
       while i0 < t {
         let m = Swift.min(blk, t - i0), n = i0 + m  // rows i0..<n attend to keys 0..<n
         products(qp + i0 * hs, lda: hs, rows: m, kt, padded: tp, depth: hs, columns: padded(n), alpha: scale, into: s)
-        let (p, lp) = probabilities.map { ($0 + i0 * t, t) } ?? (scratch, tp)
-        let end = probabilities == nil ? n : t
+        let (p, lp) = probabilities.map { packed ? ($0 + packedOffset(i0), n) : ($0 + i0 * t, t) } ?? (scratch, tp)
+        let end = probabilities == nil || packed ? n : t
         if exactSoftmax {
           for r in 0..<m {
             let row = i0 + r, pr = p + r * lp
@@ -233,15 +248,16 @@ enum AttentionHeadKernel {
     }
   }
 
-  /// One head's backward from its probabilities p [t, t] (zero above the diagonal) and the head output's
-  /// gradient dy (rows `gStride` apart): dq, dk, dv (rows `ld` apart, like q, k, v) are written in full.
+  /// One head's backward from its block-packed probabilities (as `forward` writes them with `packed`) and the
+  /// head output's gradient dy (rows `gStride` apart): dq, dk, dv (rows `ld` apart, like q, k, v) are written
+  /// in full.
   static func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
-                       dy g: UnsafePointer<Float>, gradientStride gs: Int, probabilities p: UnsafePointer<Float>,
+                       dy g: UnsafePointer<Float>, gradientStride gs: Int, probabilities packedP: UnsafePointer<Float>,
                        length t: Int, headSize hs: Int, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                        dv: UnsafeMutablePointer<Float>) {
     let tp = padded(t), blk = rowBlock
     let scale = 1 / Float(hs).squareRoot()
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * t * hs + hs * tp + blk * tp + t * t) { buffer in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * t * hs + hs * tp + blk * tp + 2 * t * t) { buffer in
       let qp = buffer.baseAddress!       // Q [t, hs]
       let kp = qp + t * hs               // K [t, hs]
       let vp = kp + t * hs               // V [t, hs]
@@ -249,12 +265,15 @@ enum AttentionHeadKernel {
       let vt = gp + t * hs               // Vᵀ [hs, tp]
       let dp = vt + hs * tp              // dP of the block's rows [blk, tp]
       let ds = dp + blk * tp             // dS [t, t], zero above the diagonal
+      let p = ds + t * t                 // P [t, t]: row i holds its block's keys (zeros above the diagonal)
       gatherHead(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, into: qp)
       gather(g, stride: gs, length: t, headSize: hs, into: gp)
       transpose(vp, length: t, headSize: hs, into: vt, padded: tp)
       var i0 = 0
       while i0 < t {
         let m = Swift.min(blk, t - i0), n = i0 + m
+        // The block's rows of P, unpacked; dV below reads no entry past them.
+        for r in 0..<m { (p + (i0 + r) * t).update(from: packedP + packedOffset(i0) + r * n, count: n) }
         // dP = dY · Vᵀ
         products(gp + i0 * hs, lda: hs, rows: m, vt, padded: tp, depth: hs, columns: padded(n), alpha: 1, into: dp)
         // dS = P ⊙ (dP − Σ_j P·dP), causal entries only

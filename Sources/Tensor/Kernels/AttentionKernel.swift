@@ -6,9 +6,33 @@ import Foundation
 /// their column block of y (no transposing copies). Rows are processed in blocks so that the masked upper
 /// triangle beyond each block's last key is never computed.
 public enum AttentionKernel {
-  /// What the backward pass needs: the attention probabilities [B, heads, T, T] (zero above the diagonal).
+  /// What the backward pass needs: the attention probabilities, in the layout of the path that kept them.
   public struct Cache {
+    /// From the fused loops, block-packed: [B, heads, `AttentionHeadKernel.packedCount(T)`], each head's blocks
+    /// of 4 query rows stored as [4, keys they see], about half of [T, T]. From the sgemm row blocks,
+    /// [B, heads, T, T], zero above the diagonal.
     public var probabilities: Tensor
+
+    /// The probabilities [B, heads, T, T] (zero above the diagonal), from either layout.
+    public func rowMajorProbabilities() -> Tensor {
+      guard probabilities.rank == 3 else { return probabilities }
+      let b = probabilities.shape[0], heads = probabilities.shape[1], packed = probabilities.shape[2]
+      var t = 0
+      while AttentionHeadKernel.packedCount(t) < packed { t += 1 }
+      let src = probabilities.scalars, blk = AttentionHeadKernel.rowBlock
+      var out = [Float](repeating: 0, count: b * heads * t * t)
+      for bh in 0..<(b * heads) {
+        var i0 = 0
+        while i0 < t {
+          let m = Swift.min(blk, t - i0), n = i0 + m, base = bh * packed + AttentionHeadKernel.packedOffset(i0)
+          for r in 0..<m {
+            for j in 0..<n { out[(bh * t + i0 + r) * t + j] = src[base + r * n + j] }
+          }
+          i0 = n
+        }
+      }
+      return Tensor(shape: [b, heads, t, t], scalars: out)
+    }
   }
 
   /// Default number of query rows per block of the causal computation.
@@ -19,7 +43,8 @@ public enum AttentionKernel {
   public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock,
                              fused: Bool = AttentionKernel.fused) -> (Tensor, Cache) {
     let (b, t, _) = dimensions(qkv, heads: heads)
-    var probs = Tensor(uninitialized: [b, heads, t, t])  // every entry is written below (zeros above the diagonal)
+    // Every entry is written below (zeros above the diagonal).
+    var probs = Tensor(uninitialized: fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t])
     let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer(), fused: fused)
     return (y, Cache(probabilities: probs))
   }
@@ -41,8 +66,8 @@ public enum AttentionKernel {
     return (qkv.shape[0], qkv.shape[1], c)
   }
 
-  /// The forward pass; probabilities go to `probabilities` ([B, heads, T, T]) when given, else to a per-thread
-  /// block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0
+  /// The forward pass; probabilities go to `probabilities` (the layout of `Cache.probabilities`) when given,
+  /// else to a per-thread block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0
   /// of the buffer, with the same leading dimension T, so both paths make identical calls.
   static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
@@ -58,9 +83,16 @@ public enum AttentionKernel {
         for bh in range {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs
-          headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
-                      out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
-                      scratch: scratch, exactSoftmax: false, fused: fused)
+          if fused, let pp {
+            AttentionHeadKernel.forward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs,
+                                        out: py + bi * t * c + h * hs, outStride: c,
+                                        probabilities: pp + bh * AttentionHeadKernel.packedCount(t), packed: true,
+                                        exactSoftmax: false)
+          } else {
+            headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
+                        out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
+                        scratch: scratch, exactSoftmax: false, fused: fused)
+          }
         }
       }
     }
@@ -167,11 +199,13 @@ public enum AttentionKernel {
 
   /// dqkv [B, T, 3C] from dy [B, T, C], through `AttentionHeadKernel.backward` (`fused`) or `headBackward`'s
   /// sgemm row blocks; any `rowBlock` works with any forward blocking (it only applies without `fused`).
+  /// `fused` must be the forward's: it names the layout of `cache.probabilities`.
   public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache, rowBlock: Int = AttentionKernel.rowBlock,
                               fused: Bool = AttentionKernel.fused) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
-    precondition(cache.probabilities.shape == [b, heads, t, t], "attention backward: probabilities \(cache.probabilities.shape) do not match [\(b), \(heads), \(t), \(t)]")
+    let expected = fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t]
+    precondition(cache.probabilities.shape == expected, "attention backward: probabilities \(cache.probabilities.shape) do not match \(expected) (fused \(fused))")
     let hs = c / heads
     var dqkv = Tensor(uninitialized: qkv.shape)  // every element is written by either path
     let pd = dqkv.unsafeMutablePointer()
@@ -185,7 +219,7 @@ public enum AttentionKernel {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs
           let dq = pd + bi * t * 3 * c + h * hs
-          let p = pp + bh * t * t
+          let p = pp + bh * (fused ? AttentionHeadKernel.packedCount(t) : t * t)
           let g = pdy + bi * t * c + h * hs
           if let dp {
             headBackward(q: q, dy: g, probabilities: p, length: t, headSize: hs, c: c, rowBlock: blk, dq: dq, scratch: dp)

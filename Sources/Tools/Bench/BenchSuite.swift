@@ -105,7 +105,22 @@ struct BenchSuite {
                      note: String(format: "alternating; whole-batch / blocks = %.2f×", mw / mb)))
       out.append(row("  whole-batch products and column sum", seconds: mw, flops: linFlops))
     }
-    // Attention [B, T, 3C]
+    // Cross-entropy [B·T, V]
+    let logits = Tensor.normal([n, vocab], generator: &g)
+    let targets = IntTensor(shape: [n], scalars: (0..<n).map { Int32(($0 * 7) % vocab) })
+    let ceSeconds = measure(budget: budget) {
+      let (_, cache) = CrossEntropyKernel.forward(logits, targets: targets)
+      _ = CrossEntropyKernel.backward(upstream: 1, targets: targets, cache: cache, logitsShape: [n, vocab])
+    }
+    out.append(row("softmax cross-entropy fwd+bwd [\(n), \(vocab)]", seconds: ceSeconds, bytes: Double(n * vocab * 4 * 3)))
+    return out
+  }
+
+  /// Causal attention at shakespeare_64x4 sizes: forward and backward together, then their parts, the fused
+  /// loops beside the sgemm row blocks they replaced.
+  func attention() -> [BenchResult] {
+    var g = RandomGenerator(seed: 3)
+    var out: [BenchResult] = []
     let qkv = Tensor.normal([batch, t, 3 * c], generator: &g), dya = Tensor.normal([batch, t, c], generator: &g)
     let attnSeconds = measure(budget: budget) {
       let (_, cache) = AttentionKernel.forward(qkv, heads: heads)
@@ -128,14 +143,6 @@ struct BenchSuite {
                      note: "+\(batch * heads * t * t * 4 / 1_000_000) MB written"))
       out.append(row("  \(path): bwd", seconds: backward, flops: bwdFlops))
     }
-    // Cross-entropy [B·T, V]
-    let logits = Tensor.normal([n, vocab], generator: &g)
-    let targets = IntTensor(shape: [n], scalars: (0..<n).map { Int32(($0 * 7) % vocab) })
-    let ceSeconds = measure(budget: budget) {
-      let (_, cache) = CrossEntropyKernel.forward(logits, targets: targets)
-      _ = CrossEntropyKernel.backward(upstream: 1, targets: targets, cache: cache, logitsShape: [n, vocab])
-    }
-    out.append(row("softmax cross-entropy fwd+bwd [\(n), \(vocab)]", seconds: ceSeconds, bytes: Double(n * vocab * 4 * 3)))
     return out
   }
 

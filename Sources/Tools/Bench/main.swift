@@ -19,8 +19,8 @@ struct BenchCommand: ParsableCommand {
       were chosen.
       """)
 
-  @Option(help: "Comma-separated groups to run: sgemm, kernels, ceilings, gpt, sae (the TopK SAE step and its parts), jsae (the JSAE step and the Jacobian term's parts).")
-  var only: String = "sgemm,kernels,ceilings,gpt,sae,jsae"
+  @Option(help: "Comma-separated groups to run: sgemm, kernels (layer norm, GELU, feed-forward, linear backward, cross-entropy), attention, ceilings, gpt, sae (the TopK SAE step and its parts), jsae (the JSAE step and the Jacobian term's parts).")
+  var only: String = "sgemm,kernels,attention,ceilings,gpt,sae,jsae"
 
   @Option(help: "Batch size for kernels and training steps.")
   var batchSize: Int = 128
@@ -33,9 +33,9 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     let groups = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-    let known: Set<String> = ["sgemm", "kernels", "ceilings", "gpt", "sae", "jsae"]
+    let known: Set<String> = ["sgemm", "kernels", "attention", "ceilings", "gpt", "sae", "jsae"]
     if let bad = groups.first(where: { !known.contains($0) }) {
-      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, ceilings, gpt, sae, jsae)")
+      throw ValidationError("unknown group '\(bad)' (known: sgemm, kernels, attention, ceilings, gpt, sae, jsae)")
     }
     var results: [BenchResult] = []
     let peak = sgemmRate(2048, 2048, 2048)
@@ -44,6 +44,7 @@ struct BenchCommand: ParsableCommand {
     let suite = BenchSuite(peakGflops: peak.gflops, batch: batchSize, budget: budget)
     if groups.contains("sgemm") { results += suite.sgemmShapes() }
     if groups.contains("kernels") { results += suite.kernels() }
+    if groups.contains("attention") { results += suite.attention() }
     if groups.contains("ceilings") { results += suite.ceilings() }
     if groups.contains("gpt") { results += try suite.gptStep() }
     if groups.contains("sae") {
