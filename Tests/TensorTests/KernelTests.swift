@@ -71,11 +71,13 @@ import Testing
   }
 
   /// Both paths (`AttentionKernel.fused`'s loops and the sgemm row blocks) at head sizes that take the 16-lane,
-  /// 8-lane and scalar column loops (2, 4, 6, 16, 24, 32) and lengths on and off the 4-row and 16-key blocks.
+  /// 8-lane and scalar column loops (2, 4, 6, 16, 24, 32) and lengths on and off the 4-row and 16-key blocks;
+  /// the fused loops on whole sequences and, at T·C beyond `copiesSequences` (150 · 128), head by head.
   @Test(arguments: [(1, 1, 1, 4), (2, 5, 2, 8), (1, 33, 3, 12), (2, 40, 2, 4), (1, 7, 1, 2), (1, 37, 2, 48), (1, 130, 4, 64),
-                    (1, 20, 1, 32)])
+                    (1, 20, 1, 32), (2, 150, 4, 128)])
   func attentionMatchesReference(b: Int, t: Int, heads: Int, c: Int) {
     let qkv = Ref.random([b, t, 3 * c], seed: UInt64(81 + t), low: -2, high: 2)
+    #expect(AttentionKernel.copiesSequences(length: t, channels: c) == (t * c < 150 * 128))
     let yRef = AttentionKernel.referenceForward(qkv, heads: heads)
     let dy = Ref.random([b, t, c], seed: 82)
     let dRef = KernelTests.referenceAttentionBackward(qkv, dy, heads: heads).map { Float($0) }
