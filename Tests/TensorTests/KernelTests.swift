@@ -72,12 +72,11 @@ import Testing
 
   /// Both paths (`AttentionKernel.fused`'s loops and the sgemm row blocks) at head sizes that take the 16-lane,
   /// 8-lane and scalar column loops (2, 4, 6, 16, 24, 32) and lengths on and off the 4-row and 16-key blocks;
-  /// the fused loops on whole sequences and, at T·C beyond `copiesSequences` (150 · 128), head by head.
+  /// the fused loops on whole sequences and head by head (each against the other, bit for bit).
   @Test(arguments: [(1, 1, 1, 4), (2, 5, 2, 8), (1, 33, 3, 12), (2, 40, 2, 4), (1, 7, 1, 2), (1, 37, 2, 48), (1, 130, 4, 64),
-                    (1, 20, 1, 32), (2, 150, 4, 128)])
+                    (1, 20, 1, 32)])
   func attentionMatchesReference(b: Int, t: Int, heads: Int, c: Int) {
     let qkv = Ref.random([b, t, 3 * c], seed: UInt64(81 + t), low: -2, high: 2)
-    #expect(AttentionKernel.copiesSequences(length: t, channels: c) == (t * c < 150 * 128))
     let yRef = AttentionKernel.referenceForward(qkv, heads: heads)
     let dy = Ref.random([b, t, c], seed: 82)
     let dRef = KernelTests.referenceAttentionBackward(qkv, dy, heads: heads).map { Float($0) }
@@ -86,9 +85,17 @@ import Testing
       for block in Set([1, 7, 32, t]) {
         let (y, cache) = AttentionKernel.forward(qkv, heads: heads, rowBlock: block, fused: fused)
         #expect(y.shape == [b, t, c])
-        // The inference path (no probabilities kept) makes the same calls: bit-identical output.
+        // The inference path (no probabilities kept) makes the same calls: bit-identical output; so do whole
+        // sequences and head by head.
         let inference = AttentionKernel.inference(qkv, heads: heads, rowBlock: block, fused: fused)
         #expect(inference.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern), "inference rowBlock \(block) fused \(fused)")
+        let copies = AttentionKernel.copiesSequences(batch: b, length: t, channels: c)
+        let (yOther, cacheOther) = AttentionKernel.forward(qkv, heads: heads, rowBlock: block, fused: fused, wholeSequences: !copies)
+        let inferenceOther = AttentionKernel.inference(qkv, heads: heads, rowBlock: block, fused: fused, wholeSequences: !copies)
+        let othersMatch = yOther.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern)
+          && inferenceOther.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern)
+          && cacheOther.probabilities.scalars.map(\.bitPattern) == cache.probabilities.scalars.map(\.bitPattern)
+        #expect(othersMatch, "whole sequences \(!copies) rowBlock \(block) fused \(fused)")
         maxY = max(maxY, Ref.maxAbsDiff(y.scalars, yRef.scalars))
         #expect(Ref.maxAbsDiff(y.scalars, yRef.scalars) < 2e-6, "forward rowBlock \(block) fused \(fused)")
         // probabilities: rows sum to one, zero above the diagonal
@@ -102,12 +109,24 @@ import Testing
         }
         for backBlock in Set([1, 7, t]) {
           let d = AttentionKernel.backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: backBlock, fused: fused)
+          let dOther = AttentionKernel.backward(dy, qkv: qkv, heads: heads, cache: cache, rowBlock: backBlock, fused: fused,
+                                                wholeSequences: !copies)
+          let backwardsMatch = dOther.scalars.map(\.bitPattern) == d.scalars.map(\.bitPattern)
+          #expect(backwardsMatch, "backward whole sequences \(!copies) rowBlock \(block)/\(backBlock) fused \(fused)")
           maxD = max(maxD, Ref.maxAbsDiff(d.scalars, dRef))
           #expect(Ref.maxAbsDiff(d.scalars, dRef) < 1e-5, "backward rowBlock \(block)/\(backBlock) fused \(fused)")
         }
       }
     }
     KernelTests.record("attention b\(b) t\(t) h\(heads) c\(c)", [maxY, maxD])
+  }
+
+  /// Whole sequences once the batch's qkv leaves cache, head by head while it fits or a sequence's buffers would not.
+  @Test func attentionTakesWholeSequencesBeyondCache() {
+    #expect(AttentionKernel.copiesSequences(batch: 128, length: 128, channels: 64))
+    #expect(AttentionKernel.copiesSequences(batch: 32, length: 128, channels: 64))
+    #expect(!AttentionKernel.copiesSequences(batch: 8, length: 128, channels: 64))
+    #expect(!AttentionKernel.copiesSequences(batch: 64, length: 1024, channels: 768))
   }
 
   @Test func attentionFirstRowCopiesFirstValue() {

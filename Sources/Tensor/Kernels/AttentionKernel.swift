@@ -39,23 +39,26 @@ public enum AttentionKernel {
   public static let rowBlock = 32
 
   /// y [B, T, C] and the cache for `backward`; `rowBlock` query rows are computed per block.
-  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons).
+  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons); `wholeSequences` sets
+  /// whether the fused loops take whole sequences at a time (default: `copiesSequences`).
   public static func forward(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock,
-                             fused: Bool = AttentionKernel.fused) -> (Tensor, Cache) {
+                             fused: Bool = AttentionKernel.fused, wholeSequences: Bool? = nil) -> (Tensor, Cache) {
     let (b, t, _) = dimensions(qkv, heads: heads)
     // Every entry is written below (zeros above the diagonal).
     var probs = Tensor(uninitialized: fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t])
-    let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer(), fused: fused)
+    let y = run(qkv, heads: heads, rowBlock: rowBlock, probabilities: probs.unsafeMutablePointer(), fused: fused,
+                wholeSequences: wholeSequences)
     return (y, Cache(probabilities: probs))
   }
 
   /// y [B, T, C] without keeping the probabilities (for passes that need no backward): each thread reuses
   /// one [rowBlock, T] buffer, so the B·heads·T² probabilities are never written to memory. Bit-identical to
   /// `forward`'s y.
-  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons).
+  /// `fused: false` takes the sgemm row blocks whatever the build (for comparisons); `wholeSequences` as in
+  /// `forward`.
   public static func inference(_ qkv: Tensor, heads: Int, rowBlock: Int = AttentionKernel.rowBlock,
-                               fused: Bool = AttentionKernel.fused) -> Tensor {
-    run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil, fused: fused)
+                               fused: Bool = AttentionKernel.fused, wholeSequences: Bool? = nil) -> Tensor {
+    run(qkv, heads: heads, rowBlock: rowBlock, probabilities: nil, fused: fused, wholeSequences: wholeSequences)
   }
 
   /// (B, T, C) of qkv [B, T, 3C], checked against `heads`.
@@ -69,17 +72,20 @@ public enum AttentionKernel {
   /// Whether the fused loops take whole sequences at a time (`run`, `backward`): a thread copies a sequence's
   /// q, k, v (and dy) rows into buffers of its own in one contiguous pass, runs every head from there, and
   /// copies the results out in one pass, instead of each head reading and writing its strided columns of the
-  /// rows in memory. Taken while the buffers (7·T·C floats in the backward) stay within 512 KiB. At
-  /// shakespeare_64x4 sizes, in one thread at batch 128, a head's forward took 16.6–21.5 against 20.2–24.1 µs
-  /// and its backward 22.0–28.3 against 28.7–33.8 µs. The same calls on the same values: the same bits.
-  static func copiesSequences(length t: Int, channels c: Int) -> Bool {
-    7 * t * c * MemoryLayout<Float>.stride <= 512 * 1024
+  /// rows in memory. Taken when the batch's qkv (B·T·3C floats) exceeds 2 MiB, so that it no longer stays in
+  /// cache, while a sequence's buffers (7·T·C floats in the backward) stay within 512 KiB. `bench --only
+  /// attention` at shakespeare_64x4 sizes, forward and backward, head by head against whole sequences
+  /// alternating: 1.13× at batch 128, 1.09× at 64, 1.10× at 32 (3 MiB), 0.96× at 16 (1.5 MiB) and 0.88× at 8.
+  /// The same calls on the same values: the same bits.
+  static func copiesSequences(batch b: Int, length t: Int, channels c: Int) -> Bool {
+    b * t * 3 * c * MemoryLayout<Float>.stride > 2 << 20 && 7 * t * c * MemoryLayout<Float>.stride <= 512 * 1024
   }
 
   /// The forward pass; probabilities go to `probabilities` (the layout of `Cache.probabilities`) when given,
   /// else to a per-thread block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0
   /// of the buffer, with the same leading dimension T, so both paths make identical calls.
-  static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool) -> Tensor {
+  static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool,
+                  wholeSequences: Bool?) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
     let hs = c / heads
     var y = Tensor(uninitialized: [b, t, c])
@@ -87,7 +93,7 @@ public enum AttentionKernel {
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime(qkv) {
       let base = qkv.unsafePointer
-      if fused && copiesSequences(length: t, channels: c) {
+      if fused && (wholeSequences ?? copiesSequences(batch: b, length: t, channels: c)) {
         Parallel.forRanges(b, grain: 1) { range in
           let local = UnsafeMutablePointer<Float>.allocate(capacity: t * 4 * c)
           defer { local.deallocate() }
@@ -227,9 +233,10 @@ public enum AttentionKernel {
 
   /// dqkv [B, T, 3C] from dy [B, T, C], through `AttentionHeadKernel.backward` (`fused`) or `headBackward`'s
   /// sgemm row blocks; any `rowBlock` works with any forward blocking (it only applies without `fused`).
-  /// `fused` must be the forward's: it names the layout of `cache.probabilities`.
+  /// `fused` must be the forward's: it names the layout of `cache.probabilities`. `wholeSequences` as in
+  /// `forward` (either works with either forward).
   public static func backward(_ dy: Tensor, qkv: Tensor, heads: Int, cache: Cache, rowBlock: Int = AttentionKernel.rowBlock,
-                              fused: Bool = AttentionKernel.fused) -> Tensor {
+                              fused: Bool = AttentionKernel.fused, wholeSequences: Bool? = nil) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
     let expected = fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t]
@@ -240,7 +247,7 @@ public enum AttentionKernel {
     let blk = Swift.max(1, Swift.min(rowBlock, t))
     withExtendedLifetime((qkv, dy, cache.probabilities)) {
       let base = qkv.unsafePointer, pdy = dy.unsafePointer, pp = cache.probabilities.unsafePointer
-      if fused && copiesSequences(length: t, channels: c) {
+      if fused && (wholeSequences ?? copiesSequences(batch: b, length: t, channels: c)) {
         Parallel.forRanges(b, grain: 1) { range in
           let local = UnsafeMutablePointer<Float>.allocate(capacity: t * 7 * c)
           defer { local.deallocate() }

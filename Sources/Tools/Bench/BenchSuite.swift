@@ -130,6 +130,17 @@ struct BenchSuite {
     let attnFlops = 6 * 2 * Double(batch * heads) * Double(t * (t + 1) / 2) * Double(c / heads)
     out.append(row("attention fwd+bwd [\(batch), \(t), \(3 * c)] \(heads) heads", seconds: attnSeconds, flops: attnFlops,
                    note: "causal FLOPs"))
+    // Whole sequences at a time against head by head (`AttentionKernel.copiesSequences`), call by call in turn.
+    do {
+      func run(_ whole: Bool) {
+        let (_, cache) = AttentionKernel.forward(qkv, heads: heads, wholeSequences: whole)
+        _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache, wholeSequences: whole)
+      }
+      let (ms, mh) = measureAlternating(budget: 2 * budget, { run(true) }, { run(false) })
+      out.append(row("  fused, whole sequences", seconds: ms, flops: attnFlops,
+                     note: String(format: "alternating; head by head / whole = %.2f×", mh / ms)))
+      out.append(row("  fused, head by head", seconds: mh, flops: attnFlops))
+    }
     // Its parts, the fused loops beside the sgemm row blocks they replaced (`AttentionKernel.fused`).
     let fwdFlops = attnFlops / 3, bwdFlops = attnFlops * 2 / 3
     for fused in [true, false] {
