@@ -82,8 +82,8 @@ public enum AttentionKernel {
   }
 
   /// The forward pass; probabilities go to `probabilities` (the layout of `Cache.probabilities`) when given,
-  /// else to a per-thread block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of the full matrix or 0
-  /// of the buffer, with the same leading dimension T, so both paths make identical calls.
+  /// else to a per-thread block buffer. Without `fused`, block rows r0..<r1 of a head sit at row offset r0 of
+  /// the full matrix or 0 of the buffer, with the same leading dimension T, so both paths make identical calls.
   static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool,
                   wholeSequences: Bool?) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
@@ -125,7 +125,7 @@ public enum AttentionKernel {
           } else {
             headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
                         out: py + bi * t * c + h * hs, outStride: c, probabilities: pp.map { $0 + bh * t * t },
-                        scratch: scratch, exactSoftmax: false, fused: fused)
+                        scratch: scratch, exactSoftmax: false, fused: false)
           }
         }
       }
