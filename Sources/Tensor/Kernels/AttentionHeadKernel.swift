@@ -31,6 +31,14 @@ enum AttentionHeadKernel {
     return packedOffset(full * rowBlock) + (t - full * rowBlock) * t
   }
 
+  /// Rows i0..<i0 + m of [t, t] (rows `t` apart) = the block from i0 on of one head's block-packed
+  /// probabilities: each row's first i0 + m entries; the rest of the rows is left alone.
+  @inline(__always)
+  static func unpackBlock(_ packed: UnsafePointer<Float>, from i0: Int, length t: Int, into p: UnsafeMutablePointer<Float>) {
+    let m = Swift.min(rowBlock, t - i0), n = i0 + m, block = packed + packedOffset(i0)
+    for r in 0..<m { (p + (i0 + r) * t).update(from: block + r * n, count: n) }
+  }
+
   @inline(__always) static func max(_ a: L, _ b: L) -> L { a.replacing(with: b, where: a .< b) }
 
   /// Positions rounded up to whole 16-lane vectors: the row length of the transposed keys and values.
@@ -273,7 +281,7 @@ enum AttentionHeadKernel {
       while i0 < t {
         let m = Swift.min(blk, t - i0), n = i0 + m
         // The block's rows of P, unpacked; dV below reads no entry past them.
-        for r in 0..<m { (p + (i0 + r) * t).update(from: packedP + packedOffset(i0) + r * n, count: n) }
+        unpackBlock(packedP, from: i0, length: t, into: p)
         // dP = dY · Vᵀ
         products(gp + i0 * hs, lda: hs, rows: m, vt, padded: tp, depth: hs, columns: padded(n), alpha: 1, into: dp)
         // dS = P ⊙ (dP − Σ_j P·dP), causal entries only

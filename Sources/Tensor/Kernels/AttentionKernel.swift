@@ -19,19 +19,16 @@ public enum AttentionKernel {
       let b = probabilities.shape[0], heads = probabilities.shape[1], packed = probabilities.shape[2]
       var t = 0
       while AttentionHeadKernel.packedCount(t) < packed { t += 1 }
-      let src = probabilities.scalars, blk = AttentionHeadKernel.rowBlock
-      var out = [Float](repeating: 0, count: b * heads * t * t)
-      for bh in 0..<(b * heads) {
-        var i0 = 0
-        while i0 < t {
-          let m = Swift.min(blk, t - i0), n = i0 + m, base = bh * packed + AttentionHeadKernel.packedOffset(i0)
-          for r in 0..<m {
-            for j in 0..<n { out[(bh * t + i0 + r) * t + j] = src[base + r * n + j] }
+      var out = Tensor(zeros: [b, heads, t, t])
+      let po = out.unsafeMutablePointer()
+      withExtendedLifetime(probabilities) {
+        for bh in 0..<(b * heads) {
+          for i0 in stride(from: 0, to: t, by: AttentionHeadKernel.rowBlock) {
+            AttentionHeadKernel.unpackBlock(probabilities.unsafePointer + bh * packed, from: i0, length: t, into: po + bh * t * t)
           }
-          i0 = n
         }
       }
-      return Tensor(shape: [b, heads, t, t], scalars: out)
+      return out
     }
   }
 
@@ -87,7 +84,7 @@ public enum AttentionKernel {
   static func run(_ qkv: Tensor, heads: Int, rowBlock: Int, probabilities pp: UnsafeMutablePointer<Float>?, fused: Bool,
                   wholeSequences: Bool?) -> Tensor {
     let (b, t, c) = dimensions(qkv, heads: heads)
-    let hs = c / heads
+    let hs = c / heads, perHead = AttentionHeadKernel.packedCount(t)  // a head's probabilities (fused layout)
     var y = Tensor(uninitialized: [b, t, c])
     let py = y.unsafeMutablePointer()
     let blk = Swift.max(1, Swift.min(rowBlock, t))
@@ -103,7 +100,7 @@ public enum AttentionKernel {
             for h in 0..<heads {
               AttentionHeadKernel.forward(q: lq + h * hs, k: lq + c + h * hs, v: lq + 2 * c + h * hs, stride: 3 * c, length: t,
                                           headSize: hs, out: lo + h * hs, outStride: c,
-                                          probabilities: pp.map { $0 + (bi * heads + h) * AttentionHeadKernel.packedCount(t) },
+                                          probabilities: pp.map { $0 + (bi * heads + h) * perHead },
                                           packed: true, exactSoftmax: false)
             }
             (py + bi * t * c).update(from: lo, count: t * c)
@@ -120,7 +117,7 @@ public enum AttentionKernel {
           if fused {
             AttentionHeadKernel.forward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs,
                                         out: py + bi * t * c + h * hs, outStride: c,
-                                        probabilities: pp.map { $0 + bh * AttentionHeadKernel.packedCount(t) },
+                                        probabilities: pp.map { $0 + bh * perHead },
                                         packed: true, exactSoftmax: false)
           } else {
             headForward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, length: t, headSize: hs, rowBlock: blk,
@@ -239,7 +236,8 @@ public enum AttentionKernel {
                               fused: Bool = AttentionKernel.fused, wholeSequences: Bool? = nil) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
     precondition(dy.shape == [b, t, c], "attention backward: gradient \(dy.shape) does not match output [\(b), \(t), \(c)]")
-    let expected = fused ? [b, heads, AttentionHeadKernel.packedCount(t)] : [b, heads, t, t]
+    let perHead = fused ? AttentionHeadKernel.packedCount(t) : t * t  // a head's probabilities
+    let expected = fused ? [b, heads, perHead] : [b, heads, t, t]
     precondition(cache.probabilities.shape == expected, "attention backward: probabilities \(cache.probabilities.shape) do not match \(expected) (fused \(fused))")
     let hs = c / heads
     var dqkv = Tensor(uninitialized: qkv.shape)  // every element is written by either path
@@ -259,7 +257,7 @@ public enum AttentionKernel {
             for h in 0..<heads {
               let q = lq + h * hs, dq = ld + h * hs
               AttentionHeadKernel.backward(q: q, k: q + c, v: q + 2 * c, stride: 3 * c, dy: lg + h * hs, gradientStride: c,
-                                           probabilities: pp + (bi * heads + h) * AttentionHeadKernel.packedCount(t),
+                                           probabilities: pp + (bi * heads + h) * perHead,
                                            length: t, headSize: hs, dq: dq, dk: dq + c, dv: dq + 2 * c)
             }
             (pd + bi * t * 3 * c).update(from: ld, count: t * 3 * c)
@@ -274,7 +272,7 @@ public enum AttentionKernel {
           let bi = bh / heads, h = bh % heads
           let q = base + bi * t * 3 * c + h * hs
           let dq = pd + bi * t * 3 * c + h * hs
-          let p = pp + bh * (fused ? AttentionHeadKernel.packedCount(t) : t * t)
+          let p = pp + bh * perHead
           let g = pdy + bi * t * c + h * hs
           if let dp {
             headBackward(q: q, dy: g, probabilities: p, length: t, headSize: hs, c: c, rowBlock: blk, dq: dq, scratch: dp)

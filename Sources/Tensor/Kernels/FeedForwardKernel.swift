@@ -180,7 +180,7 @@ public enum FeedForwardKernel {
   /// column sums for the biases.
   public static func referenceBackward(_ dy: Tensor, x: Tensor, fcWeight w1: Tensor, projWeight w2: Tensor,
                                        cache: Cache) -> Gradients {
-    let (n, c, h) = dimensions(x, w1, nil, w2, nil)
+    let (n, c, _) = dimensions(x, w1, nil, w2, nil)
     let dy2 = dy.reshaped([n, c]), x2 = x.reshaped([n, c])
     let (activated, derivative) = cache.hidden.geluSavingDerivative()
     let dh = Tensor.matmul(dy2, w2) * derivative                          // [N, H]

@@ -151,7 +151,7 @@ struct BenchSuite {
       let backward = measure(budget: budget) { _ = AttentionKernel.backward(dya, qkv: qkv, heads: heads, cache: cache, fused: fused) }
       out.append(row("  \(path): fwd, probabilities not kept", seconds: inference, flops: fwdFlops))
       out.append(row("  \(path): fwd, probabilities kept", seconds: forward, flops: fwdFlops,
-                     note: "+\(batch * heads * t * t * 4 / 1_000_000) MB written"))
+                     note: "+\(cache.probabilities.count * 4 / 1_000_000) MB written"))
       out.append(row("  \(path): bwd", seconds: backward, flops: bwdFlops))
     }
     return out
