@@ -6,7 +6,8 @@ extension BenchSuite {
   /// alone (the same `BLAS.sgemmSerial` calls, shapes, strides and row blocks, over the same heads split
   /// across the same threads, with no softmax or elementwise work between them), and the multiply-add rate
   /// that this package's own Swift kernels can reach with the code generation they are built with (register-
-  /// resident `SIMD4<Float>` multiply then add, as the Jacobian micro-kernels do).
+  /// resident `SIMD4<Float>` multiply then add, as the Jacobian micro-kernels do). AVX-512 builds add the
+  /// same for 16 lanes, as the attention loops compute, and the CPU's fused multiply-add peak beside it.
   func ceilings() -> [BenchResult] {
     var g = RandomGenerator(seed: 7)
     let hs = c / heads, blk = AttentionKernel.rowBlock
@@ -65,8 +66,76 @@ extension BenchSuite {
                        100 * causalFlops / blockFlops)),
       row("ceiling: SIMD4 mul+add, registers only", seconds: simd.seconds, flops: simd.flops,
           note: "\(Parallel.threadCount) threads; the Swift kernels' code generation"),
-    ]
+    ] + wideCeilings()
   }
+
+  /// In AVX-512 builds (32 vector registers of 16 floats): the attention loops' own arithmetic (16 lanes, a
+  /// multiply then an add), and the fused multiply-add that OpenBLAS's kernels use. The Swift kernels keep
+  /// multiply-then-add so that every build gives the same bits; where a CPU issues 512-bit adds only on the
+  /// ports that also multiply (Intel's), that halves their peak, and the first row is their ceiling. Other
+  /// builds: no rows.
+  func wideCeilings() -> [BenchResult] {
+    #if GPTCIRCUITS_AVX512
+    let wide = simd16Rate(fused: false), fused = simd16Rate(fused: true)
+    return [
+      row("ceiling: SIMD16 mul+add, registers only", seconds: wide.seconds, flops: wide.flops,
+          note: "\(Parallel.threadCount) threads; the attention loops' arithmetic (AVX-512 build)"),
+      row("ceiling: SIMD16 fused multiply-add", seconds: fused.seconds, flops: fused.flops,
+          note: String(format: "the CPU's FMA peak; mul+add reaches %.2f× of it", fused.seconds / wide.seconds)),
+    ]
+    #else
+    return []
+    #endif
+  }
+
+  #if GPTCIRCUITS_AVX512
+  /// Seconds and FLOPs of a register-resident loop over 12 independent `SIMD16<Float>` accumulators per thread,
+  /// on every kernel thread: x·a + b as a multiply then an add, or as one fused multiply-add.
+  func simd16Rate(fused: Bool) -> (seconds: Double, flops: Double) {
+    let iterations = 2_000_000
+    let threads = Parallel.threadCount
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
+    defer { sink.deallocate() }
+    let seconds = measure(budget: budget) {
+      Parallel.forRanges(threads, grain: 1) { range in
+        for th in range {
+          sink[th] = fused ? BenchSuite.fusedMultiplyAddLoop16(iterations, seed: Float(th) + 1)
+                           : BenchSuite.multiplyAddLoop16(iterations, seed: Float(th) + 1)
+        }
+      }
+    }
+    // 12 accumulators × 16 lanes × 2 FLOPs per iteration.
+    return (seconds, Double(threads) * Double(iterations) * 12 * 16 * 2)
+  }
+
+  @inline(never)
+  static func multiplyAddLoop16(_ n: Int, seed: Float) -> Float {
+    let a = SIMD16<Float>(repeating: 0.999_999), b = SIMD16<Float>(repeating: 1e-7 * seed)
+    var x0 = SIMD16<Float>(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
+    var x6 = x0 + 6, x7 = x0 + 7, x8 = x0 + 8, x9 = x0 + 9, x10 = x0 + 10, x11 = x0 + 11
+    for _ in 0..<n {
+      x0 = x0 * a + b; x1 = x1 * a + b; x2 = x2 * a + b; x3 = x3 * a + b; x4 = x4 * a + b; x5 = x5 * a + b
+      x6 = x6 * a + b; x7 = x7 * a + b; x8 = x8 * a + b; x9 = x9 * a + b; x10 = x10 * a + b; x11 = x11 * a + b
+    }
+    let s = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)) + ((x8 + x9) + (x10 + x11))
+    return s.sum()
+  }
+
+  @inline(never)
+  static func fusedMultiplyAddLoop16(_ n: Int, seed: Float) -> Float {
+    let a = SIMD16<Float>(repeating: 0.999_999), b = SIMD16<Float>(repeating: 1e-7 * seed)
+    var x0 = SIMD16<Float>(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
+    var x6 = x0 + 6, x7 = x0 + 7, x8 = x0 + 8, x9 = x0 + 9, x10 = x0 + 10, x11 = x0 + 11
+    for _ in 0..<n {
+      x0 = b.addingProduct(x0, a); x1 = b.addingProduct(x1, a); x2 = b.addingProduct(x2, a)
+      x3 = b.addingProduct(x3, a); x4 = b.addingProduct(x4, a); x5 = b.addingProduct(x5, a)
+      x6 = b.addingProduct(x6, a); x7 = b.addingProduct(x7, a); x8 = b.addingProduct(x8, a)
+      x9 = b.addingProduct(x9, a); x10 = b.addingProduct(x10, a); x11 = b.addingProduct(x11, a)
+    }
+    let s = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)) + ((x8 + x9) + (x10 + x11))
+    return s.sum()
+  }
+  #endif
 
   /// Seconds and FLOPs of a register-resident multiply-then-add loop over 12 independent `SIMD4<Float>`
   /// accumulators per thread, on every kernel thread.

@@ -9,6 +9,7 @@
 #
 # Rows of every round (batch 128 × 128 tokens, fp32):
 #   gpt        train-gpt shakespeare_64x4 (step_times.sh row gpt) | PyTorch GPT step | bench's train-step row
+#   products   bench's row of the step's linear-layer products (OpenBLAS) | the same products in PyTorch
 #   sae        train-sae topk (row sae)                          | PyTorch TopK SAE step
 #   staircase  train-sae topk-staircase-share (row staircase)    | PyTorch Staircase step
 #   group      topk + topk-staircase-share in one process, against the round's staircase row
@@ -54,7 +55,7 @@ echo "[" > "$WORK/rounds.json"
 for ((r = 1; r <= ROUNDS; r++)); do
   [[ $JSON == 1 ]] || echo "# round $r of $ROUNDS ($(date -u +%H:%M:%S) UTC)" >&2
   # Assignments, so that a failing row stops the script (set -e) with the row's own one-line error.
-  sg=$(swift_row gpt); tg=$(torch_row gpt); bg=$(bench_row)
+  sg=$(swift_row gpt); tg=$(torch_row gpt,products); bg=$(bench_row)
   ss=$(swift_row sae); ts=$(torch_row sae)
   sc=$(swift_row staircase); tc=$(torch_row staircase)
   sgr=$(swift_row group); stw=$(swift_row twin)
@@ -84,25 +85,31 @@ def tool(d):  # a step_times.sh --json object of one row: its tool-level time, a
     return one(d, False)
 def median_of_run(d):
     return one(d, True)
+def bench_row(b, prefix):
+    return next(x["milliseconds"] for x in b["results"] if x["name"].strip().startswith(prefix))
 def bench_step(b):
-    return next(x["milliseconds"] for x in b["results"] if x["name"].startswith("gpt ascii_64x4 train step"))
-def ratios(s, t, bench):
+    return bench_row(b, "gpt ascii_64x4 train step")
+def bench_products(b):
+    return bench_row(b, "its linear layers' products")
+def ratios(s, t, bench, products):
     return {"gpt": t["gpt"] / s["gpt"], "sae": t["sae"] / s["sae"], "staircase": t["staircase"] / s["staircase"],
             "group_over_staircase": s["group"] / s["staircase"], "twin_over_sae": s["twin"] / s["sae"],
-            "tool_over_bench": s["gpt"] / bench}
+            "tool_over_bench": s["gpt"] / bench, "products": t["products"] / products}
 rows = []
 for r in rounds:
     s = {k[6:]: tool(v) for k, v in r.items() if k.startswith("swift_")}
     m = {k[6:]: median_of_run(v) for k, v in r.items() if k.startswith("swift_")}
-    t = {"gpt": r["torch_gpt"]["gpt_ms"], "sae": r["torch_sae"]["sae_ms"], "staircase": r["torch_staircase"]["staircase_ms"]}
-    b = bench_step(r["bench"])
-    rows.append({"swift": s, "swift_in_run_median": m, "torch": t, "bench_train_step": b,
-                 "ratios": ratios(s, t, b), "ratios_in_run_median": ratios(m, t, b)})
+    t = {"gpt": r["torch_gpt"]["gpt_ms"], "sae": r["torch_sae"]["sae_ms"], "staircase": r["torch_staircase"]["staircase_ms"],
+         "products": r["torch_gpt"]["products_ms"]}
+    b, bp = bench_step(r["bench"]), bench_products(r["bench"])
+    rows.append({"swift": s, "swift_in_run_median": m, "torch": t, "bench_train_step": b, "bench_products": bp,
+                 "ratios": ratios(s, t, b, bp), "ratios_in_run_median": ratios(m, t, b, bp)})
 names = [("gpt", "GPT step, PyTorch / Swift", "≥ 2.0"), ("sae", "TopK SAE step, PyTorch / Swift", "≥ 6"),
          ("staircase", "Staircase step, PyTorch / Swift", "≥ 5"),
          ("group_over_staircase", "TopK + Staircase in one process / Staircase", "≤ 1.6"),
          ("twin_over_sae", "TopK + top5 in one process / TopK", ""),
-         ("tool_over_bench", "train-gpt step / bench train-step row", "≤ 1.05")]
+         ("tool_over_bench", "train-gpt step / bench train-step row", "≤ 1.05"),
+         ("products", "GPT step's linear products, PyTorch / OpenBLAS", "")]
 def summarise(key):
     return {k: {"median": statistics.median(x[key][k] for x in rows), "min": min(x[key][k] for x in rows),
                 "max": max(x[key][k] for x in rows)} for k, _, _ in names}
@@ -119,12 +126,12 @@ if as_json:
 print(f"# {cpu}; OpenBLAS core {env['openblas_core']} (detected {env['openblas_detected_core']}), "
       f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}; PyTorch {rounds[0]['torch_gpt']['torch_version']}, 2 threads; "
       f"batch 128 × 128 tokens, fp32; {len(rows)} rounds; Swift ms as tool-level (in-run median)")
-print(f"{'round':>5} {'gpt':>20} {'bench':>6} {'topk':>20} {'staircase':>21} {'group':>14} {'twin':>14}   Swift | PyTorch")
+print(f"{'round':>5} {'gpt':>20} {'bench':>6} {'topk':>20} {'staircase':>21} {'group':>14} {'twin':>14} {'products':>14}   Swift | PyTorch")
 for i, x in enumerate(rows, 1):
     s, m, t = x["swift"], x["swift_in_run_median"], x["torch"]
     cell = lambda k: f"{s[k]:6.1f} ({m[k]:5.1f})"
     print(f"{i:5d} {cell('gpt')}|{t['gpt']:6.1f} {x['bench_train_step']:6.1f} {cell('sae')}|{t['sae']:6.1f} "
-          f"{cell('staircase')}|{t['staircase']:7.1f} {cell('group')} {cell('twin')}")
+          f"{cell('staircase')}|{t['staircase']:7.1f} {cell('group')} {cell('twin')} {x['bench_products']:6.1f}|{t['products']:6.1f}")
 print(f"{'':46} {'median':>8} {'range':>15}  {'in-run median':>13} {'range':>15} {'target':>7}")
 for k, label, target in names:
     v, w = summary[k], summary_in_run[k]

@@ -10,6 +10,10 @@ Rows (batch 128 x 128 tokens, fp32, the shakespeare_64x4 GPT: 4 layers, 4 heads,
        SAEs only, clip, AdamW (spec sections 6-8).
   staircase  the same with the topk-staircase-share SAEs: members of 512, 1024, 1536, 2048 and 2560
        features slicing one shared W_enc [64, 2560] and W_dec [2560, 64], each with its own biases.
+  products  the GPT step's linear-layer products alone, as `bench`'s row "its linear layers' products"
+       times them through OpenBLAS: per block c_attn, attn c_proj, c_fc and mlp c_proj, then lm_head, each
+       forward x·Wᵀ, input gradient dy·W and weight gradient dyᵀ·x, into preallocated outputs. It shows
+       how fast PyTorch's own matrix library runs the shapes that take about half of a step.
 Each row runs 3 warm-up steps and reports the mean of --steps timed steps in milliseconds.
 This is a standalone equivalent of the reference's model code (not the reference itself), written for
 timing only: its numbers are not compared with anything but wall time.
@@ -197,6 +201,26 @@ def main():
             opt.step()
 
         result["staircase_ms"] = time_steps(staircase_step, 3, args.steps)
+
+    if "products" in args.rows.split(","):
+        n = B * T
+        layers = [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] * L + [(C, V)]
+        operands = {}
+        for shape in layers:
+            if shape not in operands:
+                fan_in, fan_out = shape
+                operands[shape] = (torch.randn(n, fan_in), torch.randn(fan_out, fan_in), torch.randn(n, fan_out))
+        widest = max(max(shape) for shape in layers)
+        out = torch.empty(n * widest)
+
+        def products_step():
+            for fan_in, fan_out in layers:
+                x, w, dy = operands[(fan_in, fan_out)]
+                torch.mm(x, w.t(), out=out[: n * fan_out].view(n, fan_out))
+                torch.mm(dy, w, out=out[: n * fan_in].view(n, fan_in))
+                torch.mm(dy.t(), x, out=out[: fan_out * fan_in].view(fan_out, fan_in))
+
+        result["products_ms"] = time_steps(products_step, 3, args.steps)
 
     result["torch_version"] = torch.__version__
     result["threads"] = args.threads
