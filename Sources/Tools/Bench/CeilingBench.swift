@@ -76,12 +76,15 @@ extension BenchSuite {
   /// builds: no rows.
   func wideCeilings() -> [BenchResult] {
     #if GPTCIRCUITS_AVX512
-    let wide = simd16Rate(fused: false), fused = simd16Rate(fused: true)
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threadCount)
+    defer { sink.deallocate() }
+    let (wide, fused) = measureAlternating(budget: 2 * budget, { simd16Loops(fused: false, sink: sink) },
+                                           { simd16Loops(fused: true, sink: sink) })
     return [
-      row("ceiling: SIMD16 mul+add, registers only", seconds: wide.seconds, flops: wide.flops,
+      row("ceiling: SIMD16 mul+add, registers only", seconds: wide, flops: simd16Flops,
           note: "\(Parallel.threadCount) threads; the attention loops' arithmetic (AVX-512 build)"),
-      row("ceiling: SIMD16 fused multiply-add", seconds: fused.seconds, flops: fused.flops,
-          note: String(format: "the CPU's FMA peak; mul+add reaches %.2f× of it", fused.seconds / wide.seconds)),
+      row("ceiling: SIMD16 fused multiply-add", seconds: fused, flops: simd16Flops,
+          note: String(format: "the CPU's FMA peak; alternating; mul+add reaches %.2f× of it", fused / wide)),
     ]
     #else
     return []
@@ -89,23 +92,20 @@ extension BenchSuite {
   }
 
   #if GPTCIRCUITS_AVX512
-  /// Seconds and FLOPs of a register-resident loop over 12 independent `SIMD16<Float>` accumulators per thread,
-  /// on every kernel thread: x·a + b as a multiply then an add, or as one fused multiply-add.
-  func simd16Rate(fused: Bool) -> (seconds: Double, flops: Double) {
-    let iterations = 2_000_000
-    let threads = Parallel.threadCount
-    let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
-    defer { sink.deallocate() }
-    let seconds = measure(budget: budget) {
-      Parallel.forRanges(threads, grain: 1) { range in
-        for th in range {
-          sink[th] = fused ? BenchSuite.fusedMultiplyAddLoop16(iterations, seed: Float(th) + 1)
-                           : BenchSuite.multiplyAddLoop16(iterations, seed: Float(th) + 1)
-        }
+  static let simd16Iterations = 2_000_000
+
+  /// FLOPs of one `simd16Loops` call: 12 accumulators × 16 lanes × 2 FLOPs per iteration, on every thread.
+  var simd16Flops: Double { Double(Parallel.threadCount) * Double(BenchSuite.simd16Iterations) * 12 * 16 * 2 }
+
+  /// A register-resident loop over 12 independent `SIMD16<Float>` accumulators on every kernel thread: x·a + b
+  /// as a multiply then an add, or as one fused multiply-add; each thread's sum goes to its entry of `sink`.
+  func simd16Loops(fused: Bool, sink: UnsafeMutablePointer<Float>) {
+    let n = BenchSuite.simd16Iterations
+    Parallel.forRanges(Parallel.threadCount, grain: 1) { range in
+      for th in range {
+        sink[th] = fused ? BenchSuite.fusedMultiplyAddLoop16(n, seed: Float(th) + 1) : BenchSuite.multiplyAddLoop16(n, seed: Float(th) + 1)
       }
     }
-    // 12 accumulators × 16 lanes × 2 FLOPs per iteration.
-    return (seconds, Double(threads) * Double(iterations) * 12 * 16 * 2)
   }
 
   @inline(never)
