@@ -103,38 +103,11 @@ extension BenchSuite {
     let n = BenchSuite.simd16Iterations
     Parallel.forRanges(Parallel.threadCount, grain: 1) { range in
       for th in range {
-        sink[th] = fused ? BenchSuite.fusedMultiplyAddLoop16(n, seed: Float(th) + 1) : BenchSuite.multiplyAddLoop16(n, seed: Float(th) + 1)
+        sink[th] = BenchSuite.multiplyAddLoop(SIMD16<Float>.self, n, seed: Float(th) + 1, fused: fused)
       }
     }
   }
 
-  @inline(never)
-  static func multiplyAddLoop16(_ n: Int, seed: Float) -> Float {
-    let a = SIMD16<Float>(repeating: 0.999_999), b = SIMD16<Float>(repeating: 1e-7 * seed)
-    var x0 = SIMD16<Float>(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
-    var x6 = x0 + 6, x7 = x0 + 7, x8 = x0 + 8, x9 = x0 + 9, x10 = x0 + 10, x11 = x0 + 11
-    for _ in 0..<n {
-      x0 = x0 * a + b; x1 = x1 * a + b; x2 = x2 * a + b; x3 = x3 * a + b; x4 = x4 * a + b; x5 = x5 * a + b
-      x6 = x6 * a + b; x7 = x7 * a + b; x8 = x8 * a + b; x9 = x9 * a + b; x10 = x10 * a + b; x11 = x11 * a + b
-    }
-    let s = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)) + ((x8 + x9) + (x10 + x11))
-    return s.sum()
-  }
-
-  @inline(never)
-  static func fusedMultiplyAddLoop16(_ n: Int, seed: Float) -> Float {
-    let a = SIMD16<Float>(repeating: 0.999_999), b = SIMD16<Float>(repeating: 1e-7 * seed)
-    var x0 = SIMD16<Float>(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
-    var x6 = x0 + 6, x7 = x0 + 7, x8 = x0 + 8, x9 = x0 + 9, x10 = x0 + 10, x11 = x0 + 11
-    for _ in 0..<n {
-      x0 = b.addingProduct(x0, a); x1 = b.addingProduct(x1, a); x2 = b.addingProduct(x2, a)
-      x3 = b.addingProduct(x3, a); x4 = b.addingProduct(x4, a); x5 = b.addingProduct(x5, a)
-      x6 = b.addingProduct(x6, a); x7 = b.addingProduct(x7, a); x8 = b.addingProduct(x8, a)
-      x9 = b.addingProduct(x9, a); x10 = b.addingProduct(x10, a); x11 = b.addingProduct(x11, a)
-    }
-    let s = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)) + ((x8 + x9) + (x10 + x11))
-    return s.sum()
-  }
   #endif
 
   /// Seconds and FLOPs of a register-resident multiply-then-add loop over 12 independent `SIMD4<Float>`
@@ -146,23 +119,32 @@ extension BenchSuite {
     defer { sink.deallocate() }
     let seconds = measure(budget: budget) {
       Parallel.forRanges(threads, grain: 1) { range in
-        for th in range { sink[th] = BenchSuite.multiplyAddLoop(iterations, seed: Float(th) + 1) }
+        for th in range { sink[th] = BenchSuite.multiplyAddLoop(SIMD4<Float>.self, iterations, seed: Float(th) + 1) }
       }
     }
     // 12 accumulators × 4 lanes × (1 multiply + 1 add) per iteration.
     return (seconds, Double(threads) * Double(iterations) * 12 * 4 * 2)
   }
 
+  /// The lanes' sum of 12 independent register-resident accumulators of type V after `n` steps of x ← x·a + b,
+  /// each a multiply then an add, or (`fused`) one fused multiply-add. 12 chains cover a multiply's and an add's
+  /// latency at two of each per cycle, with a and b still within the 16 SSE registers at 4 lanes.
   @inline(never)
-  static func multiplyAddLoop(_ n: Int, seed: Float) -> Float {
-    // 12 chains: enough to cover a multiply's and an add's latency at two of each per cycle, and with a and
-    // b still within the 16 SSE registers.
-    let a = SIMD4<Float>(repeating: 0.999_999), b = SIMD4<Float>(repeating: 1e-7 * seed)
-    var x0 = SIMD4<Float>(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
+  static func multiplyAddLoop<V: SIMD>(_: V.Type, _ n: Int, seed: Float, fused: Bool = false) -> Float where V.Scalar == Float {
+    let a = V(repeating: 0.999_999), b = V(repeating: 1e-7 * seed)
+    var x0 = V(repeating: seed), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5
     var x6 = x0 + 6, x7 = x0 + 7, x8 = x0 + 8, x9 = x0 + 9, x10 = x0 + 10, x11 = x0 + 11
-    for _ in 0..<n {
-      x0 = x0 * a + b; x1 = x1 * a + b; x2 = x2 * a + b; x3 = x3 * a + b; x4 = x4 * a + b; x5 = x5 * a + b
-      x6 = x6 * a + b; x7 = x7 * a + b; x8 = x8 * a + b; x9 = x9 * a + b; x10 = x10 * a + b; x11 = x11 * a + b
+    if fused {
+      for _ in 0..<n {
+        x0 = b.addingProduct(x0, a); x1 = b.addingProduct(x1, a); x2 = b.addingProduct(x2, a); x3 = b.addingProduct(x3, a)
+        x4 = b.addingProduct(x4, a); x5 = b.addingProduct(x5, a); x6 = b.addingProduct(x6, a); x7 = b.addingProduct(x7, a)
+        x8 = b.addingProduct(x8, a); x9 = b.addingProduct(x9, a); x10 = b.addingProduct(x10, a); x11 = b.addingProduct(x11, a)
+      }
+    } else {
+      for _ in 0..<n {
+        x0 = x0 * a + b; x1 = x1 * a + b; x2 = x2 * a + b; x3 = x3 * a + b; x4 = x4 * a + b; x5 = x5 * a + b
+        x6 = x6 * a + b; x7 = x7 * a + b; x8 = x8 * a + b; x9 = x9 * a + b; x10 = x10 * a + b; x11 = x11 * a + b
+      }
     }
     let s = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)) + ((x8 + x9) + (x10 + x11))
     return s.sum()
