@@ -78,8 +78,10 @@ extension BenchSuite {
     #if GPTCIRCUITS_AVX512
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threadCount)
     defer { sink.deallocate() }
-    let (wide, fused) = measureAlternating(budget: 2 * budget, { simd16Loops(fused: false, sink: sink) },
-                                           { simd16Loops(fused: true, sink: sink) })
+    let n = BenchSuite.simd16Iterations
+    let (wide, fused) = measureAlternating(budget: 2 * budget,
+                                           { multiplyAddLoops(SIMD16<Float>.self, iterations: n, sink: sink) },
+                                           { multiplyAddLoops(SIMD16<Float>.self, iterations: n, fused: true, sink: sink) })
     return [
       row("ceiling: SIMD16 mul+add, registers only", seconds: wide, flops: simd16Flops,
           note: "\(Parallel.threadCount) threads; the attention loops' arithmetic (AVX-512 build)"),
@@ -94,21 +96,18 @@ extension BenchSuite {
   #if GPTCIRCUITS_AVX512
   static let simd16Iterations = 2_000_000
 
-  /// FLOPs of one `simd16Loops` call: 12 accumulators × 16 lanes × 2 FLOPs per iteration, on every thread.
+  /// FLOPs of one 16-lane `multiplyAddLoops` call: 12 accumulators × 16 lanes × 2 FLOPs per iteration, on
+  /// every thread.
   var simd16Flops: Double { Double(Parallel.threadCount) * Double(BenchSuite.simd16Iterations) * 12 * 16 * 2 }
+  #endif
 
-  /// A register-resident loop over 12 independent `SIMD16<Float>` accumulators on every kernel thread: x·a + b
-  /// as a multiply then an add, or as one fused multiply-add; each thread's sum goes to its entry of `sink`.
-  func simd16Loops(fused: Bool, sink: UnsafeMutablePointer<Float>) {
-    let n = BenchSuite.simd16Iterations
+  /// `multiplyAddLoop` of V on every kernel thread, each thread's sum into its entry of `sink`.
+  func multiplyAddLoops<V: SIMD>(_: V.Type, iterations n: Int, fused: Bool = false, sink: UnsafeMutablePointer<Float>)
+    where V.Scalar == Float {
     Parallel.forRanges(Parallel.threadCount, grain: 1) { range in
-      for th in range {
-        sink[th] = BenchSuite.multiplyAddLoop(SIMD16<Float>.self, n, seed: Float(th) + 1, fused: fused)
-      }
+      for th in range { sink[th] = BenchSuite.multiplyAddLoop(V.self, n, seed: Float(th) + 1, fused: fused) }
     }
   }
-
-  #endif
 
   /// Seconds and FLOPs of a register-resident multiply-then-add loop over 12 independent `SIMD4<Float>`
   /// accumulators per thread, on every kernel thread.
@@ -117,11 +116,7 @@ extension BenchSuite {
     let threads = Parallel.threadCount
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
     defer { sink.deallocate() }
-    let seconds = measure(budget: budget) {
-      Parallel.forRanges(threads, grain: 1) { range in
-        for th in range { sink[th] = BenchSuite.multiplyAddLoop(SIMD4<Float>.self, iterations, seed: Float(th) + 1) }
-      }
-    }
+    let seconds = measure(budget: budget) { multiplyAddLoops(SIMD4<Float>.self, iterations: iterations, sink: sink) }
     // 12 accumulators × 4 lanes × (1 multiply + 1 add) per iteration.
     return (seconds, Double(threads) * Double(iterations) * 12 * 4 * 2)
   }

@@ -85,12 +85,12 @@ def tool(d):  # a step_times.sh --json object of one row: its tool-level time, a
     return one(d, False)
 def median_of_run(d):
     return one(d, True)
-def bench_row(b, prefix):
+def bench_ms(b, prefix):
     return next(x["milliseconds"] for x in b["results"] if x["name"].strip().startswith(prefix))
 def bench_step(b):
-    return bench_row(b, "gpt ascii_64x4 train step")
+    return bench_ms(b, "gpt ascii_64x4 train step")
 def bench_products(b):
-    return bench_row(b, "its linear layers' products")
+    return bench_ms(b, "its linear layers' products")
 def ratios(s, t, bench, products):
     return {"gpt": t["gpt"] / s["gpt"], "sae": t["sae"] / s["sae"], "staircase": t["staircase"] / s["staircase"],
             "group_over_staircase": s["group"] / s["staircase"], "twin_over_sae": s["twin"] / s["sae"],
