@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Module chain (strictly upward): COpenBLAS → Tensor → Autograd → GPT → SAE → Training → Experiments,
+// Module chain (strictly upward): COpenBLAS (and CMemoryHints, header-only cache hints) → Tensor → Autograd → GPT → SAE → Training → Experiments,
 // executables on top under Sources/Tools/<Name>. With the trait `MPI` (`swift build --traits MPI`), CommandSupport
 // also gets the MPI communicator (MessagePassing over the system library CMPI, libopenmpi-dev); nothing
 // below the tools knows about processes beyond Training's `Communicator` protocol.
@@ -40,7 +40,9 @@ let package = Package(
     .systemLibrary(
       name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
-    .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: v5),
+    // Prefetch and non-temporal stores for the Tensor module's kernels (static inline C, nothing to link).
+    .systemLibrary(name: "CMemoryHints", path: "Sources/CMemoryHints"),
+    .target(name: "Tensor", dependencies: ["COpenBLAS", "CMemoryHints"], swiftSettings: v5),
     .target(name: "Autograd", dependencies: ["Tensor"], swiftSettings: v5),
     .target(name: "GPT", dependencies: ["Autograd"], swiftSettings: v5),
     .target(name: "SAE", dependencies: ["GPT"], swiftSettings: v5),

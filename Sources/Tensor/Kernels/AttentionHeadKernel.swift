@@ -219,10 +219,13 @@ enum AttentionHeadKernel {
   /// q, k and v rows are `ld` apart; out rows `ldo` apart. Probabilities go to `probabilities` when given:
   /// [t, t] (zero above the diagonal), or block-packed (`packedOffset`, `packedCount`) with `packed`. The
   /// layout changes no bit of out. `exactSoftmax` takes `SoftmaxKernel.softmaxRow` (a Double sum), otherwise
-  /// `softmaxRows`.
+  /// `softmaxRows`. With `streamProbabilities` (block-packed only) each block's probabilities are computed in
+  /// cache and streamed to `probabilities` (`StreamingStore`, the same values); the caller fences. `prefetch`
+  /// is fetched a share per block of query rows.
   static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                       length t: Int, headSize hs: Int, out: UnsafeMutablePointer<Float>, outStride ldo: Int,
-                      probabilities: UnsafeMutablePointer<Float>?, packed: Bool = false, exactSoftmax: Bool) {
+                      probabilities: UnsafeMutablePointer<Float>?, packed: Bool = false, exactSoftmax: Bool,
+                      streamProbabilities: Bool = false, prefetch: PrefetchRanges = PrefetchRanges()) {
     let tp = padded(t), blk = rowBlock
     let scale = 1 / Float(hs).squareRoot()
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * t * hs + hs * tp + 2 * blk * tp) { buffer in
@@ -231,14 +234,18 @@ enum AttentionHeadKernel {
       let vp = kp + t * hs               // V [t, hs]
       let kt = vp + t * hs               // Kᵀ [hs, tp]
       let s = kt + hs * tp               // scores of the block's rows [blk, tp]
-      let scratch = s + blk * tp         // their probabilities when none are kept [blk, tp]
+      let scratch = s + blk * tp         // their probabilities when none are kept or they are streamed [blk, tp]
       gatherHead(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, into: qp)
       transpose(kp, length: t, headSize: hs, into: kt, padded: tp)
+      let streamed = streamProbabilities && packed ? probabilities : nil
+      let steps = (t + blk - 1) / blk
       var i0 = 0
       while i0 < t {
         let m = Swift.min(blk, t - i0), n = i0 + m  // rows i0..<n attend to keys 0..<n
+        prefetch.issue(step: i0 / blk, of: steps)
         products(qp + i0 * hs, lda: hs, rows: m, kt, padded: tp, depth: hs, columns: padded(n), alpha: scale, into: s)
-        let (p, lp) = probabilities.map { packed ? ($0 + packedOffset(i0), n) : ($0 + i0 * t, t) } ?? (scratch, tp)
+        let (p, lp) = streamed != nil ? (scratch, n)
+          : probabilities.map { packed ? ($0 + packedOffset(i0), n) : ($0 + i0 * t, t) } ?? (scratch, tp)
         let end = probabilities == nil || packed ? n : t
         if exactSoftmax {
           for r in 0..<m {
@@ -251,6 +258,7 @@ enum AttentionHeadKernel {
         }
         weightedSums(p, rowStride: lp, termStride: 1, rows: m, terms: n, vp, ldx: hs, width: hs, alpha: 1,
                      into: out + i0 * ldo, ldo: ldo)
+        if let streamed { StreamingStore.copy(p, to: streamed + packedOffset(i0), count: m * n) }
         i0 = n
       }
     }
@@ -258,11 +266,11 @@ enum AttentionHeadKernel {
 
   /// One head's backward from its block-packed probabilities (as `forward` writes them with `packed`) and the
   /// head output's gradient dy (rows `gStride` apart): dq, dk, dv (rows `ld` apart, like q, k, v) are written
-  /// in full.
+  /// in full. `prefetch` is fetched a share per block of query rows.
   static func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride ld: Int,
                        dy g: UnsafePointer<Float>, gradientStride gs: Int, probabilities packedP: UnsafePointer<Float>,
                        length t: Int, headSize hs: Int, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
-                       dv: UnsafeMutablePointer<Float>) {
+                       dv: UnsafeMutablePointer<Float>, prefetch: PrefetchRanges = PrefetchRanges()) {
     let tp = padded(t), blk = rowBlock
     let scale = 1 / Float(hs).squareRoot()
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * t * hs + hs * tp + blk * tp + 2 * t * t) { buffer in
@@ -277,9 +285,11 @@ enum AttentionHeadKernel {
       gatherHead(q: q, k: k, v: v, stride: ld, length: t, headSize: hs, into: qp)
       gather(g, stride: gs, length: t, headSize: hs, into: gp)
       transpose(vp, length: t, headSize: hs, into: vt, padded: tp)
+      let steps = (t + blk - 1) / blk
       var i0 = 0
       while i0 < t {
         let m = Swift.min(blk, t - i0), n = i0 + m
+        prefetch.issue(step: i0 / blk, of: steps)
         // The block's rows of P, unpacked; dV below reads no entry past them.
         unpackBlock(packedP, from: i0, length: t, into: p)
         // dP = dY · Vᵀ
