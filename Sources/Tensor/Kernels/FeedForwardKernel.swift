@@ -6,7 +6,8 @@ import Foundation
 /// three passes over [N, H] tensors in memory.
 ///
 /// The forward keeps only the pre-activations h = x·W₁ᵀ + b₁ for the backward, which recomputes gelu(h) and
-/// gelu′(h) block by block. Its outputs equal the unfused composition's (`referenceForward`) to round-off: the
+/// gelu′(h) block by block. Each block's h is computed in cache and streamed to the cache tensor by
+/// non-temporal stores (`StreamingStore`): the backward reads it only after every later layer. Its outputs equal the unfused composition's (`referenceForward`) to round-off: the
 /// same products and `GELUKernel` forms, on row blocks for which OpenBLAS may pick other kernels (such as its
 /// small-matrix ones) than for a whole-batch product. The weight and bias gradients are summed per chunk of
 /// rows (`RowChunkSums`) and the chunks' partial sums added in order, so they do not depend on the number of
@@ -74,18 +75,21 @@ public enum FeedForwardKernel {
       let px = x.unsafePointer, pw1 = w1.unsafePointer, pw2 = w2.unsafePointer
       let pb1 = b1?.unsafePointer, pb2 = b2?.unsafePointer
       Parallel.forRanges(blocks, grain: 1) { range in
-        // [blockRows, H]: gelu(h)
-        let activated = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * h)
-        defer { activated.deallocate() }
-        TensorMemory.workArrayChanged(by: blockRows * h)
-        defer { TensorMemory.workArrayChanged(by: -blockRows * h) }
+        // [blockRows, H] each: the block's pre-activations h, computed in cache, and gelu(h)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * blockRows * h)
+        defer { scratch.deallocate() }
+        TensorMemory.workArrayChanged(by: 2 * blockRows * h)
+        defer { TensorMemory.workArrayChanged(by: -2 * blockRows * h) }
+        let pre = scratch, activated = scratch + blockRows * h
         for block in range {
           let r0 = block * blockRows, m = Swift.min(blockRows, n - r0)
-          let hb = ph + r0 * h                                                            // [m, H]
-          LinearKernel.rows(px + r0 * c, rows: m, inFeatures: c, weight: pw1, bias: pb1, outFeatures: h, hb)
-          GELUKernel.forwardSigmoidForm(hb, activated, m * h)
+          LinearKernel.rows(px + r0 * c, rows: m, inFeatures: c, weight: pw1, bias: pb1, outFeatures: h, pre)
+          GELUKernel.forwardSigmoidForm(pre, activated, m * h)
+          // The cache's rows are read again only by the backward, after every later layer: streamed to memory.
+          StreamingStore.copy(pre, to: ph + r0 * h, count: m * h)
           LinearKernel.rows(activated, rows: m, inFeatures: h, weight: pw2, bias: pb2, outFeatures: c, py + r0 * c)
         }
+        StreamingStore.fence()
       }
     }
     return (y, Cache(hidden: hidden))
