@@ -44,7 +44,7 @@ done
 mkdir -p "$BUILD/modules" "$BUILD/bin"
 # Swift's crash backtracer reads arbitrary memory, which AddressSanitizer reports as a second, spurious finding.
 export SWIFT_BACKTRACE=enable=no
-FLAGS=(-sanitize=fuzzer,address -parse-as-library -swift-version 5 "$OPT" -gline-tables-only -I Sources/COpenBLAS -I "$BUILD/modules")
+FLAGS=(-sanitize=fuzzer,address -parse-as-library -swift-version 5 "$OPT" -gline-tables-only -I Sources/COpenBLAS -I Sources/CMemoryHints -I "$BUILD/modules")
 stamp="$BUILD/modules/.flags"
 flags_now="$(swiftc --version 2>&1 | head -1) ${FLAGS[*]}"
 [[ -f "$stamp" && "$(cat "$stamp")" == "$flags_now" ]] || rm -f "$BUILD"/modules/*.o
