@@ -80,7 +80,7 @@ public enum AttentionKernel {
   /// (`PrefetchRanges`); the outputs and the forward's probabilities go to memory by non-temporal stores
   /// (`StreamingStore`), which skip reading the lines they overwrite. On a Zen 4 core, one thread: forward 1.14×,
   /// backward 1.22× (prefetch alone 1.07×, either kind of streamed store alone 1.03×); `bench --only attention`:
-  /// head by head / whole sequences 1.19–1.26× against 1.05–1.14× before; the GPT train step, the two
+  /// head by head / whole sequences 1.17–1.26× against 1.05–1.14× before; the GPT train step, the two
   /// alternating in one process, 1.010–1.015×. The same bits.
   static func copiesSequences(batch b: Int, length t: Int, channels c: Int) -> Bool {
     b * t * 3 * c * MemoryLayout<Float>.stride > 2 << 20 && 7 * t * c * MemoryLayout<Float>.stride <= 512 * 1024
