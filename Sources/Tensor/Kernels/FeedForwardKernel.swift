@@ -7,11 +7,12 @@ import Foundation
 ///
 /// The forward keeps only the pre-activations h = x·W₁ᵀ + b₁ for the backward, which recomputes gelu(h) and
 /// gelu′(h) block by block. Each block's h is computed in cache and streamed to the cache tensor by
-/// non-temporal stores (`StreamingStore`): the backward reads it only after every later layer. Its outputs equal the unfused composition's (`referenceForward`) to round-off: the
-/// same products and `GELUKernel` forms, on row blocks for which OpenBLAS may pick other kernels (such as its
-/// small-matrix ones) than for a whole-batch product. The weight and bias gradients are summed per chunk of
-/// rows (`RowChunkSums`) and the chunks' partial sums added in order, so they do not depend on the number of
-/// threads (nor on how OpenBLAS would split one long product).
+/// non-temporal stores (`StreamingStore`): the backward reads it only after every later layer. Its outputs
+/// equal the unfused composition's (`referenceForward`) to round-off: the same products and `GELUKernel`
+/// forms, on row blocks for which OpenBLAS may pick other kernels (such as its small-matrix ones) than for a
+/// whole-batch product. The weight and bias gradients are summed per chunk of rows (`RowChunkSums`) and the
+/// chunks' partial sums added in order, so they do not depend on the number of threads (nor on how OpenBLAS
+/// would split one long product).
 public enum FeedForwardKernel {
   /// Whether the fused blocks pay for a layer of these sizes: each block updates partial weight gradients
   /// [C, H] and [H, C], which must stay in the core's cache (C·H at most `RowChunkSums.cachedValues`); larger

@@ -53,8 +53,8 @@ struct PrefetchRanges {
     for line in share(step, of: steps, count: lines) { gc_prefetch(start + line * 64) }
   }
 
-  /// The cache lines (index from the first range's first line) step `step` of `steps` fetches, range by range:
-  /// what `issue` fetches, for tests.
+  /// The cache lines step `step` of `steps` fetches, range by range, as line numbers (address / 64): what
+  /// `issue` fetches, for tests.
   func lines(step: Int, of steps: Int) -> [Range<Int>] {
     [(starts.0, lines.0), (starts.1, lines.1), (starts.2, lines.2)].prefix(count).map { start, n in
       let part = Self.share(step, of: steps, count: n)
