@@ -82,10 +82,11 @@ extension BenchSuite {
     let (wide, fused) = measureAlternating(budget: 2 * budget,
                                            { multiplyAddLoops(SIMD16<Float>.self, iterations: n, sink: sink) },
                                            { multiplyAddLoops(SIMD16<Float>.self, iterations: n, fused: true, sink: sink) })
+    let flops = multiplyAddLoopsFlops(SIMD16<Float>.self, iterations: n)
     return [
-      row("ceiling: SIMD16 mul+add, registers only", seconds: wide, flops: simd16Flops,
+      row("ceiling: SIMD16 mul+add, registers only", seconds: wide, flops: flops,
           note: "\(Parallel.threadCount) threads; the attention loops' arithmetic (AVX-512 build)"),
-      row("ceiling: SIMD16 fused multiply-add", seconds: fused, flops: simd16Flops,
+      row("ceiling: SIMD16 fused multiply-add", seconds: fused, flops: flops,
           note: String(format: "the CPU's FMA peak; alternating; mul+add reaches %.2f× of it", fused / wide)),
     ]
     #else
@@ -95,11 +96,13 @@ extension BenchSuite {
 
   #if GPTCIRCUITS_AVX512
   static let simd16Iterations = 2_000_000
-
-  /// FLOPs of one 16-lane `multiplyAddLoops` call: 12 accumulators × 16 lanes × 2 FLOPs per iteration, on
-  /// every thread.
-  var simd16Flops: Double { Double(Parallel.threadCount) * Double(BenchSuite.simd16Iterations) * 12 * 16 * 2 }
   #endif
+
+  /// FLOPs of one `multiplyAddLoops` call: 12 accumulators × V's lanes × (1 multiply + 1 add) per iteration,
+  /// on every kernel thread.
+  func multiplyAddLoopsFlops<V: SIMD>(_: V.Type, iterations n: Int) -> Double where V.Scalar == Float {
+    Double(Parallel.threadCount) * Double(n) * 12 * Double(V.scalarCount) * 2
+  }
 
   /// `multiplyAddLoop` of V on every kernel thread, each thread's sum into its entry of `sink`.
   func multiplyAddLoops<V: SIMD>(_: V.Type, iterations n: Int, fused: Bool = false, sink: UnsafeMutablePointer<Float>)
@@ -113,12 +116,10 @@ extension BenchSuite {
   /// accumulators per thread, on every kernel thread.
   func simd4MultiplyAddRate() -> (seconds: Double, flops: Double) {
     let iterations = 4_000_000
-    let threads = Parallel.threadCount
-    let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threadCount)
     defer { sink.deallocate() }
     let seconds = measure(budget: budget) { multiplyAddLoops(SIMD4<Float>.self, iterations: iterations, sink: sink) }
-    // 12 accumulators × 4 lanes × (1 multiply + 1 add) per iteration.
-    return (seconds, Double(threads) * Double(iterations) * 12 * 4 * 2)
+    return (seconds, multiplyAddLoopsFlops(SIMD4<Float>.self, iterations: iterations))
   }
 
   /// The lanes' sum of 12 independent register-resident accumulators of type V after `n` steps of x ← x·a + b,
